@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Build the website into _build/html, strictly: any Sphinx warning fails the build.
+# Notebooks are rendered with their committed outputs (nbval checks those outputs in the tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+rm -rf _build/html _build/.doctrees
+.venv/bin/jupyter-book build . -W -n --keep-going
+echo "book: open _build/html/index.html"

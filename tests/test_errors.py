@@ -1,0 +1,166 @@
+"""Bad input: a clear error that names the argument, and no state changed by a failed call."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import bncourse as bn
+
+X = np.arange(12, dtype=np.float64).reshape(4, 3)
+ONES, ZEROS = np.ones(3), np.zeros(3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"x": np.arange(12).reshape(4, 3)}, TypeError, r"x must be a floating-point array .* got dtype int64"),
+        ({"x": np.array([[1.0], [None]], dtype=object)}, TypeError, r"x must be a floating-point array .* object"),
+        ({"x": X.astype(np.complex128)}, TypeError, r"x must be a floating-point array"),
+        ({"x": np.array([1.0, 2.0])}, ValueError, r"x must have at least 2 dimensions .* shape \(2,\)"),
+        ({"x": np.where(X > 5, np.nan, X)}, ValueError, r"x must contain only finite values, found 6 NaN"),
+        ({"x": np.where(X > 10, np.inf, X)}, ValueError, r"x must contain only finite values"),
+        ({"gamma": np.ones(4)}, ValueError, r"gamma must have shape \(3,\), one value per channel, got shape \(4,\)"),
+        ({"beta": np.zeros((3, 1))}, ValueError, r"beta must have shape \(3,\)"),
+        ({"gamma": np.ones(3, dtype=int)}, TypeError, r"gamma must be a floating-point array"),
+        ({"axis": 2}, ValueError, r"axis must be in \[-2, 1\] for an input with ndim=2, got 2"),
+        ({"axis": -3}, ValueError, r"axis must be in \[-2, 1\]"),
+        ({"axis": 0}, ValueError, r"axis must not be the batch axis 0"),
+        ({"axis": 1.0}, TypeError, r"axis must be an int, got float"),
+        ({"axis": True}, TypeError, r"axis must be an int, got bool"),
+        ({"eps": 0.0}, ValueError, r"eps must be a finite number > 0, got 0.0"),
+        ({"eps": -1e-5}, ValueError, r"eps must be a finite number > 0"),
+        ({"eps": float("nan")}, ValueError, r"eps must be a finite number > 0"),
+        ({"eps": "1e-5"}, TypeError, r"eps must be a real number, got str"),
+        ({"x": X[:1]}, ValueError, r"Expected more than 1 value per channel when training, got input of shape \(1, 3\)"),
+        ({"mean": ZEROS}, ValueError, r"mean and var must be given together"),
+        ({"mean": ZEROS, "var": -ONES}, ValueError, r"var must be >= 0"),
+        ({"mean": np.zeros(2), "var": ONES}, ValueError, r"mean must have shape \(3,\)"),
+        ({"mean": ZEROS, "var": np.array([1.0, np.inf, 1.0])}, ValueError, r"var must contain only finite values"),
+    ],
+)
+def test_batch_norm_refuses_bad_input(kwargs: dict, error: type, message: str) -> None:
+    args = {"x": X, "gamma": ONES, "beta": ZEROS, **kwargs}
+    with pytest.raises(error, match=message):
+        bn.batch_norm(args.pop("x"), args.pop("gamma"), args.pop("beta"), **args)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"dy": np.ones((4, 2))}, ValueError, r"dy must have the shape of x, \(4, 3\), got \(4, 2\)"),
+        ({"dy": np.full((4, 3), np.nan)}, ValueError, r"dy must contain only finite values"),
+        ({"dy": np.ones((4, 3), dtype=np.int32)}, TypeError, r"dy must be a floating-point array"),
+        ({"x": X[:1], "dy": np.ones((1, 3))}, ValueError, r"Expected more than 1 value per channel"),
+        ({"gamma": ONES[:2]}, ValueError, r"gamma must have shape \(3,\)"),
+        ({"eps": 0}, ValueError, r"eps must be a finite number > 0"),
+    ],
+)
+def test_batch_norm_backward_refuses_bad_input(kwargs: dict, error: type, message: str) -> None:
+    args = {"dy": np.ones((4, 3)), "x": X, "gamma": ONES, **kwargs}
+    with pytest.raises(error, match=message):
+        bn.batch_norm_backward(args.pop("dy"), args.pop("x"), args.pop("gamma"), **args)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"momentum": 1.5}, ValueError, r"momentum must be in \[0, 1\], got 1.5"),
+        ({"momentum": -0.1}, ValueError, r"momentum must be in \[0, 1\]"),
+        ({"momentum": "0.1"}, TypeError, r"momentum must be a real number in \[0, 1\], got str"),
+        ({"momentum": None, "convention": "keras"}, ValueError, r"momentum=None .* only with convention='torch'"),
+        ({"eps": 0.0}, ValueError, r"eps must be a finite number > 0"),
+        ({"convention": "tf"}, ValueError, r"convention must be 'torch' or 'keras', got 'tf'"),
+        ({"axis": 0}, ValueError, r"axis must not be the batch axis 0"),
+        ({"axis": "1"}, TypeError, r"axis must be an int"),
+        ({"dtype": np.int32}, TypeError, r"dtype must be a floating-point dtype, got int32"),
+    ],
+)
+def test_layer_constructor_refuses_bad_arguments(kwargs: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        bn.BatchNorm(3, **kwargs)
+
+
+@pytest.mark.parametrize("num_features", [0, -2, 2.0, True])
+def test_layer_needs_a_positive_number_of_features(num_features: object) -> None:
+    with pytest.raises(ValueError, match="num_features must be a positive int"):
+        bn.BatchNorm(num_features)  # type: ignore[arg-type]
+
+
+def trained_layer() -> bn.BatchNorm:
+    layer = bn.BatchNorm(3)
+    layer(np.random.default_rng(0).standard_normal((8, 3)), training=True)
+    return layer
+
+
+def assert_same_state(before: dict, layer: bn.BatchNorm) -> None:
+    after = layer.state_dict()
+    assert before.keys() == after.keys()
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key])
+
+
+@pytest.mark.parametrize(
+    ("x", "training", "error", "message"),
+    [
+        (X[:1], True, ValueError, r"Expected more than 1 value per channel when training"),
+        (np.ones((4, 5)), True, ValueError, r"x must have num_features=3 channels along axis 1, got shape \(4, 5\)"),
+        (np.ones((4, 5)), False, ValueError, r"num_features=3"),
+        (np.where(X > 5, np.nan, X), True, ValueError, r"x must contain only finite values"),
+        (X.astype(int), True, TypeError, r"x must be a floating-point array"),
+        (X, "yes", TypeError, r"training must be True or False, got 'yes'"),
+        (np.ones(3), True, ValueError, r"x must have at least 2 dimensions"),
+    ],
+)
+def test_failed_layer_call_changes_no_state(x: np.ndarray, training: object, error: type, message: str) -> None:
+    layer = trained_layer()
+    before = layer.state_dict()
+    with pytest.raises(error, match=message):
+        layer(x, training=training)  # type: ignore[arg-type]
+    assert_same_state(before, layer)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"running_var": -np.ones(3)}, ValueError, r"running_var must be >= 0"),
+        ({"running_mean": np.zeros(4)}, ValueError, r"running_mean must have shape \(3,\)"),
+        ({"gamma": np.array([1.0, np.nan, 1.0])}, ValueError, r"gamma must contain only finite values"),
+        ({"num_batches_tracked": -1}, ValueError, r"num_batches_tracked must be an int >= 0"),
+        ({"extra": 1}, ValueError, r"unexpected keys \['extra'\]"),
+    ],
+)
+def test_failed_load_state_dict_changes_no_state(change: dict, error: type, message: str) -> None:
+    layer = trained_layer()
+    before = layer.state_dict()
+    with pytest.raises(error, match=message):
+        layer.load_state_dict({**before, **change})
+    assert_same_state(before, layer)
+
+
+def test_load_state_dict_needs_every_key_and_a_dict() -> None:
+    layer = trained_layer()
+    state = layer.state_dict()
+    del state["beta"]
+    with pytest.raises(ValueError, match=r"missing keys \['beta'\]"):
+        layer.load_state_dict(state)
+    with pytest.raises(TypeError, match="state must be a dict, got list"):
+        layer.load_state_dict([])  # type: ignore[arg-type]
+
+
+def test_state_dict_round_trip_and_copies() -> None:
+    layer = trained_layer()
+    state = layer.state_dict()
+    state["running_mean"][:] = 99.0  # a copy: the layer is not changed through it
+    assert not np.any(layer.running_mean == 99.0)
+    fresh = bn.BatchNorm(3)
+    fresh.load_state_dict(layer.state_dict())
+    assert_same_state(layer.state_dict(), fresh)
+    assert "BatchNorm(3, eps=1e-05, momentum=0.1, convention='torch', axis=1)" == repr(fresh)
+
+
+def test_import_does_not_load_the_frameworks() -> None:
+    code = "import sys, bncourse; print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

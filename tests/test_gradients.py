@@ -1,0 +1,75 @@
+"""batch_norm_backward against centred finite differences, with a random upstream gradient."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bncourse as bn
+from tests.strategies import Case, cases
+from tests.tolerances import FINITE_DIFFERENCE_STEP, FINITE_DIFFERENCE_TOLERANCE
+
+
+def numerical_gradient(f, array: np.ndarray, h: float = FINITE_DIFFERENCE_STEP) -> np.ndarray:
+    """Centred differences (f(a + h e_i) − f(a − h e_i)) / 2h of the scalar f, for every entry i."""
+    grad = np.zeros_like(array)
+    for index in np.ndindex(array.shape):
+        saved = array[index]
+        array[index] = saved + h
+        plus = f()
+        array[index] = saved - h
+        minus = f()
+        array[index] = saved
+        grad[index] = (plus - minus) / (2 * h)
+    return grad
+
+
+def loss_and_gradients(case: Case, dy: np.ndarray):
+    """L = Σ dy·y, so that ∂L/∂y = dy: the numerical gradients of L are what backward must return."""
+
+    def loss() -> float:
+        return float(np.sum(dy * bn.batch_norm(case.x, case.gamma, case.beta, axis=case.axis)))
+
+    return loss, bn.batch_norm_backward(dy, case.x, case.gamma, axis=case.axis)
+
+
+@settings(max_examples=25)
+@given(cases(dtypes=(np.float64,), max_rank=4), st.integers(0, 2**31 - 1))
+def test_backward_matches_finite_differences(case: Case, seed: int) -> None:
+    dy = np.random.default_rng(seed).standard_normal(case.x.shape)
+    loss, (dx, dgamma, dbeta) = loss_and_gradients(case, dy)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, case.x), **FINITE_DIFFERENCE_TOLERANCE)
+    np.testing.assert_allclose(dgamma, numerical_gradient(loss, case.gamma), **FINITE_DIFFERENCE_TOLERANCE)
+    np.testing.assert_allclose(dbeta, numerical_gradient(loss, case.beta), **FINITE_DIFFERENCE_TOLERANCE)
+
+
+def backward_without_variance_path(dy, x, gamma, eps=1e-5):
+    """A plausible but wrong backward for (N, C) input: it forgets that σ² depends on x."""
+    mean, var = x.mean(0), x.var(0)
+    return gamma / np.sqrt(var + eps) * (dy - dy.mean(0))
+
+
+def test_all_ones_upstream_gradient_proves_nothing() -> None:
+    """With dy = 1, L = Σ y = m·Σβ does not depend on x, so dx = 0 exactly, and a wrong backward
+    that also returns 0 for this dy passes the check. A random dy exposes it."""
+    rng = np.random.default_rng(0)
+    x, gamma, beta = rng.standard_normal((6, 3)), rng.uniform(0.5, 2, 3), rng.standard_normal(3)
+    ones = np.ones_like(x)
+    dx, _, _ = bn.batch_norm_backward(ones, x, gamma)
+    assert np.max(np.abs(dx)) < 1e-14
+    case = Case(x, gamma, beta, 1)
+
+    loss_ones, _ = loss_and_gradients(case, ones)
+    np.testing.assert_allclose(backward_without_variance_path(ones, x, gamma), 0, atol=1e-12)
+    np.testing.assert_allclose(numerical_gradient(loss_ones, x), 0, atol=1e-8)  # the wrong one "passes"
+
+    dy = rng.standard_normal(x.shape)
+    loss_random, (dx_right, _, _) = loss_and_gradients(case, dy)
+    numeric = numerical_gradient(loss_random, x)
+    np.testing.assert_allclose(dx_right, numeric, **FINITE_DIFFERENCE_TOLERANCE)
+    assert np.max(np.abs(backward_without_variance_path(dy, x, gamma) - numeric)) > 1e-2
+
+
+def test_layer_backward_before_training_call_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="training=True"):
+        bn.BatchNorm(2).backward(np.ones((3, 2)))
