@@ -7,12 +7,14 @@ imported by ``import bncourse``.
 """
 
 from bncourse.functional import BatchStatistics, batch_norm, batch_norm_backward, batch_statistics
+from bncourse.display import Table
 from bncourse.layer import DEFAULTS, BatchNorm
 
 __all__ = [
     "DEFAULTS",
     "BatchNorm",
     "BatchStatistics",
+    "Table",
     "batch_norm",
     "batch_norm_backward",
     "batch_statistics",
