@@ -81,3 +81,14 @@ def test_every_notebook_is_in_the_table_of_contents_and_every_entry_exists() -> 
         assert any((ROOT / f"{entry}{suffix}").exists() for suffix in (".ipynb", ".md")), entry
     listed = {str((ROOT / entry).with_suffix(".ipynb")) for entry in entries}
     assert {str(p) for p in NOTEBOOKS} <= listed
+
+
+MAX_CODE_LINE = 80  # what the site shows without a horizontal scroll bar
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_fit_the_page(path: Path) -> None:
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type == "code":
+            for line in cell.source.splitlines():
+                assert len(line) <= MAX_CODE_LINE, f"{path.name}, cell {index}: {len(line)} characters: {line!r}"
