@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: bncourse against PyTorch/Keras, notebook hygiene, nbval re-execution of every
-# notebook, the type check, and the strict book build.
+# Every test: the type check, the strict book build, then in one pytest run bncourse against
+# PyTorch/Keras/finite differences, notebook hygiene, the built site, and nbval re-execution of
+# every notebook. Extra arguments go to pytest (e.g. -k torch, -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,11 +9,15 @@ bash scripts/setup.sh
 # TensorFlow's C++ logging must be off before it is imported, in tests and in notebook kernels.
 export TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 PYTHONHASHSEED=0
 
-echo "== type check"
+echo "== type check (mypy --strict)"
 .venv/bin/mypy
-echo "== unit tests, notebook hygiene, nbval"
+
+echo "== strict book build (the site tests read _build/html)"
+bash scripts/build-book.sh > _build.log 2>&1 || { cat _build.log; exit 1; }
+tail -n 3 _build.log
+rm -f _build.log
+
+echo "== unit tests, notebook hygiene, site, nbval"
 .venv/bin/python -m pytest tests book --nbval --nbval-current-env \
     --nbval-sanitize-with tests/nbval_sanitize.cfg \
     --cov=bncourse --cov-report=term "$@"
-echo "== strict book build"
-bash scripts/build-book.sh
