@@ -81,11 +81,15 @@ def nonnegative(name: str, array: FloatArray) -> FloatArray:
     return array
 
 
+def _real(name: str, value: object, expected: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+    return float(value)
+
+
 def positive_real(name: str, value: object) -> float:
     """``eps``: a finite real number > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    number = float(value)
+    number = _real(name, value, "a real number")
     if not (np.isfinite(number) and number > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return number
@@ -93,9 +97,7 @@ def positive_real(name: str, value: object) -> float:
 
 def unit_interval(name: str, value: object) -> float:
     """``momentum``: a real number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number in [0, 1], got {type(value).__name__}")
-    number = float(value)
+    number = _real(name, value, "a real number in [0, 1]")
     if not 0.0 <= number <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     return number

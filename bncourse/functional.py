@@ -68,15 +68,14 @@ def batch_statistics(x: FloatArray, axis: int) -> BatchStatistics:
     return BatchStatistics(mean=mean.reshape(-1), var=var, values_per_channel=x.size // x.shape[axis])
 
 
-def _validated_batch(
-    x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, eps: float, axis: int
-) -> tuple[FloatArray, FloatArray, FloatArray, float, int]:
+def _validated(
+    x: ArrayLike, gamma: ArrayLike, eps: float, axis: int
+) -> tuple[FloatArray, FloatArray, float, int]:
+    """Check what the forward and the backward pass share: ``x``, ``axis``, ``gamma`` and ``eps``."""
     x_arr = _checks.input_array("x", x)
     ax = _checks.channel_axis(axis, x_arr.ndim)
-    num_channels = x_arr.shape[ax]
-    gamma_arr = _checks.per_channel("gamma", gamma, num_channels)
-    beta_arr = _checks.per_channel("beta", beta, num_channels)
-    return x_arr, gamma_arr, beta_arr, _checks.positive_real("eps", eps), ax
+    gamma_arr = _checks.per_channel("gamma", gamma, x_arr.shape[ax])
+    return x_arr, gamma_arr, _checks.positive_real("eps", eps), ax
 
 
 def batch_norm(
@@ -109,8 +108,9 @@ def batch_norm(
     Returns:
         ``y``, same shape and dtype as ``x``.
     """
-    x_arr, gamma_arr, beta_arr, eps_f, ax = _validated_batch(x, gamma, beta, eps, axis)
+    x_arr, gamma_arr, eps_f, ax = _validated(x, gamma, eps, axis)
     num_channels = x_arr.shape[ax]
+    beta_arr = _checks.per_channel("beta", beta, num_channels)
     if (mean is None) != (var is None):
         raise ValueError("mean and var must be given together (inference) or both be None (training)")
     if mean is None or var is None:
@@ -123,6 +123,21 @@ def batch_norm(
     return _affine_normalize(x_arr, gamma_arr, beta_arr, mu, sigma2, eps_f, ax)
 
 
+def _as_column(v: FloatArray, x: FloatArray, axis: int) -> FloatArray:
+    """A ``(C,)`` vector in the computation dtype, shaped to broadcast along ``axis`` of ``x``."""
+    shape = channel_shape(x.ndim, axis, x.shape[axis])
+    return v.astype(_computation_dtype(x.dtype), copy=False).reshape(shape)
+
+
+def _standardize(
+    x: FloatArray, mean: FloatArray, var: FloatArray, eps: float, axis: int
+) -> tuple[FloatArray, FloatArray]:
+    """``x̂ = (x − μ) / sqrt(σ² + ε)`` and ``1 / sqrt(σ² + ε)``, in the computation dtype."""
+    inv_std = 1.0 / np.sqrt(_as_column(var, x, axis) + eps)
+    x_hat = (x.astype(_computation_dtype(x.dtype), copy=False) - _as_column(mean, x, axis)) * inv_std
+    return x_hat, inv_std
+
+
 def _affine_normalize(
     x: FloatArray,
     gamma: FloatArray,
@@ -132,16 +147,9 @@ def _affine_normalize(
     eps: float,
     axis: int,
 ) -> FloatArray:
-    """``γ (x − μ) / sqrt(σ² + ε) + β`` in the computation dtype, returned in ``x.dtype``."""
-    dtype = _computation_dtype(x.dtype)
-    shape = channel_shape(x.ndim, axis, x.shape[axis])
-
-    def column(v: FloatArray) -> FloatArray:
-        return v.astype(dtype, copy=False).reshape(shape)
-
-    inv_std = 1.0 / np.sqrt(column(var) + eps)
-    x_hat = (x.astype(dtype, copy=False) - column(mean)) * inv_std
-    y: FloatArray = (column(gamma) * x_hat + column(beta)).astype(x.dtype, copy=False)
+    """``γ x̂ + β``, computed in the computation dtype and returned in ``x.dtype``."""
+    x_hat, _ = _standardize(x, mean, var, eps, axis)
+    y: FloatArray = (_as_column(gamma, x, axis) * x_hat + _as_column(beta, x, axis)).astype(x.dtype, copy=False)
     return y
 
 
@@ -178,13 +186,10 @@ def batch_norm_backward(
         ``(dx, dgamma, dbeta)``: ``dx`` in the shape and dtype of ``x``; ``dgamma`` and
         ``dbeta`` of shape ``(C,)`` in the dtype of ``gamma``.
     """
-    x_arr = _checks.input_array("x", x)
+    x_arr, gamma_arr, eps_f, ax = _validated(x, gamma, eps, axis)
     dy_arr = _checks.input_array("dy", dy)
     if dy_arr.shape != x_arr.shape:
         raise ValueError(f"dy must have the shape of x, {x_arr.shape}, got {dy_arr.shape}")
-    ax = _checks.channel_axis(axis, x_arr.ndim)
-    gamma_arr = _checks.per_channel("gamma", gamma, x_arr.shape[ax])
-    eps_f = _checks.positive_real("eps", eps)
     _checks.more_than_one_value_per_channel(x_arr, ax)
 
     dtype = _computation_dtype(np.result_type(x_arr.dtype, dy_arr.dtype))
@@ -193,8 +198,7 @@ def batch_norm_backward(
     stats = batch_statistics(x_arr, ax)
     m = stats.values_per_channel
 
-    inv_std = 1.0 / np.sqrt(stats.var.reshape(shape) + eps_f)
-    x_hat = (x_arr.astype(dtype, copy=False) - stats.mean.reshape(shape)) * inv_std
+    x_hat, inv_std = _standardize(x_arr, stats.mean, stats.var, eps_f, ax)
     g = dy_arr.astype(dtype, copy=False)
 
     dbeta = g.sum(axis=axes)
