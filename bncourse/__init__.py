@@ -4,19 +4,29 @@ It accompanies the course book in ``book/``: every formula a chapter teaches is 
 here, and tested against PyTorch and Keras. NumPy arrays in, NumPy arrays out; the channel
 axis is ``axis`` (default 1; ``-1`` for channels-last). PyTorch and TensorFlow are never
 imported by ``import bncourse``.
+
+Modules: ``functional`` (forward, backward), ``layer`` (``BatchNorm``), ``backprop`` (the backward pass
+along the computation graph), ``inference`` (Algorithm 2's population statistics), ``mlp`` (a NumPy
+MLP with optional BN and an SGD loop), ``data`` (offline digits), ``display`` (tables for notebooks).
 """
 
 from bncourse.functional import BatchStatistics, batch_norm, batch_norm_backward, batch_statistics
+from bncourse.backprop import GraphGradients, batch_norm_backward_detached, batch_norm_backward_graph
 from bncourse.display import Table
+from bncourse.inference import population_statistics
 from bncourse.layer import DEFAULTS, BatchNorm
 
 __all__ = [
     "DEFAULTS",
     "BatchNorm",
     "BatchStatistics",
+    "GraphGradients",
     "Table",
     "batch_norm",
     "batch_norm_backward",
+    "batch_norm_backward_detached",
+    "batch_norm_backward_graph",
     "batch_statistics",
+    "population_statistics",
 ]
 __version__ = "0.1.0"

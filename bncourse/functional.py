@@ -78,6 +78,18 @@ def _validated(
     return x_arr, gamma_arr, _checks.positive_real("eps", eps), ax
 
 
+def _validated_backward(
+    dy: ArrayLike, x: ArrayLike, gamma: ArrayLike, eps: float, axis: int
+) -> tuple[FloatArray, FloatArray, FloatArray, float, int]:
+    """Check the arguments of a training-mode backward pass: those of :func:`_validated` and ``dy``."""
+    x_arr, gamma_arr, eps_f, ax = _validated(x, gamma, eps, axis)
+    dy_arr = _checks.input_array("dy", dy)
+    if dy_arr.shape != x_arr.shape:
+        raise ValueError(f"dy must have the shape of x, {x_arr.shape}, got {dy_arr.shape}")
+    _checks.more_than_one_value_per_channel(x_arr, ax)
+    return dy_arr, x_arr, gamma_arr, eps_f, ax
+
+
 def batch_norm(
     x: ArrayLike,
     gamma: ArrayLike,
@@ -186,11 +198,7 @@ def batch_norm_backward(
         ``(dx, dgamma, dbeta)``: ``dx`` in the shape and dtype of ``x``; ``dgamma`` and
         ``dbeta`` of shape ``(C,)`` in the dtype of ``gamma``.
     """
-    x_arr, gamma_arr, eps_f, ax = _validated(x, gamma, eps, axis)
-    dy_arr = _checks.input_array("dy", dy)
-    if dy_arr.shape != x_arr.shape:
-        raise ValueError(f"dy must have the shape of x, {x_arr.shape}, got {dy_arr.shape}")
-    _checks.more_than_one_value_per_channel(x_arr, ax)
+    dy_arr, x_arr, gamma_arr, eps_f, ax = _validated_backward(dy, x, gamma, eps, axis)
 
     dtype = _computation_dtype(np.result_type(x_arr.dtype, dy_arr.dtype))
     axes = reduction_axes(x_arr.ndim, ax)

@@ -115,6 +115,9 @@ class BatchNorm:
         self.running_mean: FloatArray = np.zeros(self.num_features, dtype=param_dtype)
         self.running_var: FloatArray = np.ones(self.num_features, dtype=param_dtype)
         self.num_batches_tracked = 0
+        # Gradients of the last backward(), kept like a framework's .grad for an optimizer to use.
+        self.dgamma: FloatArray = np.zeros_like(self.gamma)
+        self.dbeta: FloatArray = np.zeros_like(self.beta)
         self._last_training_input: tuple[FloatArray, FloatArray] | None = None
 
     def _checked_momentum(self, momentum: float | None | _Default) -> float | None:
@@ -171,12 +174,21 @@ class BatchNorm:
         self.running_mean = ((1 - weight_new) * self.running_mean + weight_new * stats.mean).astype(dtype)
         self.running_var = ((1 - weight_new) * self.running_var + weight_new * batch_var).astype(dtype)
 
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batch seen: as a new layer (γ and β are kept)."""
+        self.running_mean = np.zeros_like(self.running_mean)
+        self.running_var = np.ones_like(self.running_var)
+        self.num_batches_tracked = 0
+
     def backward(self, dy: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Gradients ``(dx, dgamma, dbeta)`` of the last ``training=True`` call, given ``dy = ∂L/∂y``."""
+        """Gradients ``(dx, dgamma, dbeta)`` of the last ``training=True`` call, given ``dy = ∂L/∂y``.
+
+        ``dgamma`` and ``dbeta`` are also kept as attributes, for an optimizer."""
         if self._last_training_input is None:
             raise RuntimeError("backward() needs a previous call with training=True")
         x, gamma = self._last_training_input
-        return batch_norm_backward(dy, x, gamma, eps=self.eps, axis=self.axis)
+        dx, self.dgamma, self.dbeta = batch_norm_backward(dy, x, gamma, eps=self.eps, axis=self.axis)
+        return dx, self.dgamma, self.dbeta
 
     def state_dict(self) -> dict[str, Any]:
         """Copies of ``gamma``, ``beta``, ``running_mean``, ``running_var`` and ``num_batches_tracked``."""

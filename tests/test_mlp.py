@@ -1,0 +1,74 @@
+"""The NumPy MLP the chapters train: gradients, determinism, learning, divergence, bad input."""
+
+import numpy as np
+import pytest
+
+from bncourse import data, mlp
+from tests.test_gradients import numerical_gradient
+from tests.tolerances import FINITE_DIFFERENCE_TOLERANCE
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_mlp_gradients_match_finite_differences(activation: str, batch_norm: bool) -> None:
+    rng = np.random.default_rng(0)
+    x, labels = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    model = mlp.MLP([4, 5, 5, 3], activation=activation, batch_norm=batch_norm, seed=1)
+    if batch_norm:
+        for norm in model.norms:  # non-trivial γ, β so their gradients are tested too
+            norm.gamma[:] = rng.uniform(0.5, 2.0, norm.gamma.shape)
+            norm.beta[:] = rng.standard_normal(norm.beta.shape)
+
+    def loss() -> float:
+        return mlp.softmax_cross_entropy(model.forward(x, training=True), labels)[0]
+
+    _, dlogits = mlp.softmax_cross_entropy(model.forward(x, training=True), labels)
+    model.backward(dlogits)
+    analytic = [gradient.copy() for _, gradient in model.parameters()]
+    for (parameter, _), gradient in zip(model.parameters(), analytic):
+        np.testing.assert_allclose(gradient, numerical_gradient(loss, parameter), **FINITE_DIFFERENCE_TOLERANCE)
+    assert len(model.pre_activation_grads) == len(model.pre_activations) == 2
+
+
+def test_training_is_deterministic_and_learns() -> None:
+    split = data.digits()
+    runs = []
+    for _ in range(2):
+        model = mlp.MLP([64, 32, 10], batch_norm=True, seed=3)
+        runs.append(mlp.train(model, split.x_train, split.y_train, steps=60, batch_size=30, learning_rate=0.1,
+                              x_test=split.x_test, y_test=split.y_test, eval_every=30, seed=4))
+    assert runs[0].loss == runs[1].loss and runs[0].test_accuracy == runs[1].test_accuracy
+    assert np.mean(runs[0].loss[-10:]) < 0.5 * np.mean(runs[0].loss[:10])
+    assert runs[0].eval_steps == [30, 60] and runs[0].test_accuracy[-1] > 0.8
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_divergence_stops_training_with_a_nan(batch_norm: bool) -> None:
+    split = data.digits()
+    model = mlp.MLP([64, 32, 10], activation="relu", batch_norm=batch_norm, init_scale=10.0, seed=0)
+    history = mlp.train(model, split.x_train, split.y_train, steps=50, batch_size=30, learning_rate=1e300)
+    assert np.isnan(history.loss[-1]) and len(history.loss) < 50
+
+
+def test_mlp_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="sizes must be at least two positive ints"):
+        mlp.MLP([4])
+    with pytest.raises(ValueError, match="activation must be"):
+        mlp.MLP([4, 2], activation="gelu")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="init_scale must be a finite number > 0"):
+        mlp.MLP([4, 2], init_scale=0)
+    with pytest.raises(ValueError, match=r"x must have 4 features, got shape \(3, 5\)"):
+        mlp.MLP([4, 2]).forward(np.ones((3, 5)), training=False)
+    with pytest.raises(RuntimeError, match="backward"):
+        mlp.Dense(np.ones((2, 2)), np.zeros(2)).backward(np.ones((1, 2)))
+
+
+def test_digits_split_is_standardized_stratified_and_reproducible() -> None:
+    split = data.digits(seed=1)
+    assert split.x_train.shape == (1257, 64) and split.x_test.shape == (540, 64)
+    np.testing.assert_allclose(split.x_train.mean(0), 0, atol=1e-12)
+    assert set(np.bincount(split.y_test)) <= {52, 53, 54, 55}  # stratified: 30 % of ~180 per digit
+    assert np.array_equal(data.digits(seed=1).x_test, split.x_test)
+    assert data.digits(images=True).x_train.shape == (1257, 1, 8, 8)
+    with pytest.raises(ValueError, match="test_fraction"):
+        data.digits(test_fraction=1.0)
