@@ -6,22 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bncourse as bn
+from bncourse.gradcheck import numerical_gradient
 from tests.strategies import Case, cases
-from tests.tolerances import FINITE_DIFFERENCE_STEP, FINITE_DIFFERENCE_TOLERANCE
-
-
-def numerical_gradient(f, array: np.ndarray, h: float = FINITE_DIFFERENCE_STEP) -> np.ndarray:
-    """Centred differences (f(a + h e_i) − f(a − h e_i)) / 2h of the scalar f, for every entry i."""
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + h
-        plus = f()
-        array[index] = saved - h
-        minus = f()
-        array[index] = saved
-        grad[index] = (plus - minus) / (2 * h)
-    return grad
+from tests.tolerances import FINITE_DIFFERENCE_TOLERANCE
 
 
 def loss_and_gradients(case: Case, dy: np.ndarray):
@@ -73,3 +60,22 @@ def test_all_ones_upstream_gradient_proves_nothing() -> None:
 def test_layer_backward_before_training_call_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="training=True"):
         bn.BatchNorm(2).backward(np.ones((3, 2)))
+
+
+def test_numerical_gradient_restores_the_array_and_needs_a_float_array() -> None:
+    a = np.array([1.0, 2.0, 3.0])
+
+    def cube_sum() -> float:
+        return float(np.sum(a**3))
+
+    np.testing.assert_allclose(numerical_gradient(cube_sum, a), 3 * a**2, rtol=1e-8)
+    np.testing.assert_array_equal(a, [1.0, 2.0, 3.0])
+
+    def failing() -> float:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        numerical_gradient(failing, a)
+    np.testing.assert_array_equal(a, [1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="floating-point NumPy array"):
+        numerical_gradient(cube_sum, [1.0, 2.0])  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bncourse import data, mlp
-from tests.test_gradients import numerical_gradient
+from bncourse.gradcheck import numerical_gradient
 from tests.tolerances import FINITE_DIFFERENCE_TOLERANCE
 
 

@@ -3,7 +3,7 @@
 float32: frameworks accumulate in float32, so their results differ from an exact computation by
 a few units in the 6th-7th significant digit; 1e-5 relative (and absolute, for values near 0)
 leaves room for that and nothing else. float64: round-off only, ~1e-10.
-Finite differences (centred, h = 1e-6, float64) are accurate to ~1e-8.
+Finite differences (bncourse.gradcheck: centred, h = 1e-6, float64) are accurate to ~1e-8.
 """
 
 from typing import Any
@@ -14,7 +14,6 @@ TOLERANCE: dict[Any, dict[str, float]] = {
     np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-5},
     np.dtype(np.float64): {"rtol": 1e-10, "atol": 1e-10},
 }
-FINITE_DIFFERENCE_STEP = 1e-6
 FINITE_DIFFERENCE_TOLERANCE = {"rtol": 1e-6, "atol": 1e-8}
 
 
