@@ -151,6 +151,28 @@ class MLP:
             dh = self.dense[index].backward(dz)
         self.pre_activation_grads = grads[::-1]
 
+    def recalibrate(self, x: ArrayLike, *, batch_size: int) -> None:
+        """Replace every BN layer's running statistics by Algorithm 2's population statistics.
+
+        Runs the (unchanged) network in training mode over ``x`` in consecutive batches of
+        ``batch_size`` (a last, smaller batch is dropped: Algorithm 2 averages equal-size batches),
+        with each BN layer's running average reset and set to the cumulative average
+        (``momentum=None``), which gives exactly ``E[μ_B]`` and ``m/(m−1)·E[σ²_B]``. Weights are not touched.
+        """
+        x_arr = _checks.input_array("x", x)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 2 <= batch_size <= len(x_arr):
+            raise ValueError(f"batch_size must be an int in [2, {len(x_arr)}], got {batch_size!r}")
+        saved = [norm.momentum for norm in self.norms]
+        for norm in self.norms:
+            norm.reset_running_stats()
+            norm.momentum = None
+        try:
+            for start in range(0, len(x_arr) - batch_size + 1, batch_size):
+                self.forward(x_arr[start : start + batch_size], training=True)
+        finally:
+            for norm, momentum in zip(self.norms, saved):
+                norm.momentum = momentum
+
     def parameters(self) -> list[tuple[FloatArray, FloatArray]]:
         """``(parameter, gradient)`` pairs of the last :meth:`backward`: weights, biases, and BN's γ, β."""
         pairs = [(layer.weight, layer.dweight) for layer in self.dense]

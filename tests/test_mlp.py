@@ -72,3 +72,22 @@ def test_digits_split_is_standardized_stratified_and_reproducible() -> None:
     assert data.digits(images=True).x_train.shape == (1257, 1, 8, 8)
     with pytest.raises(ValueError, match="test_fraction"):
         data.digits(test_fraction=1.0)
+
+
+def test_recalibration_gives_algorithm_2_statistics_of_each_layer_input() -> None:
+    import bncourse as bn
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((40, 4))
+    model = mlp.MLP([4, 6, 5, 3], batch_norm=True, momentum=0.1, seed=2)
+    model.forward(x[:10], training=True)  # stale running statistics
+    model.recalibrate(x, batch_size=8)
+    first = model.dense[0]
+    batches = [x[i : i + 8] @ first.weight + first.bias for i in range(0, 40, 8)]
+    mean, var = bn.population_statistics(batches)
+    np.testing.assert_allclose(model.norms[0].running_mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(model.norms[0].running_var, var, rtol=1e-12)
+    assert [norm.momentum for norm in model.norms] == [0.1, 0.1]
+    assert model.norms[1].num_batches_tracked == 5
+    with pytest.raises(ValueError, match=r"batch_size must be an int in \[2, 40\]"):
+        model.recalibrate(x, batch_size=1)

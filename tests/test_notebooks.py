@@ -92,3 +92,13 @@ def test_code_cells_fit_the_page(path: Path) -> None:
         if cell.cell_type == "code":
             for line in cell.source.splitlines():
                 assert len(line) <= MAX_CODE_LINE, f"{path.name}, cell {index}: {len(line)} characters: {line!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_cell_relies_on_a_semicolon_to_hide_its_result(path: Path) -> None:
+    """IPython hides a result after a trailing ';', but nbval's kernel calls do not, so the
+    re-executed cell would show a repr (often with a memory address) the committed one lacks."""
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        lines = [line.split("#")[0].rstrip() for line in cell.source.splitlines()] if cell.cell_type == "code" else []
+        lines = [line for line in lines if line]
+        assert not (lines and lines[-1].endswith(";")), f"{path.name}, cell {index}: assign the result to _ instead"
