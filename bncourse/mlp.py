@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from bncourse import _checks
 from bncourse._checks import FloatArray
@@ -50,6 +50,19 @@ def activation_derivative(name: ActivationName, u: FloatArray, h: FloatArray) ->
     if name == "sigmoid":
         return h * (1.0 - h)
     return (u > 0).astype(u.dtype)
+
+
+def saturated(name: ActivationName, h: FloatArray) -> NDArray[np.bool_]:
+    """Boolean mask of saturated units, where ``f'`` is (nearly) zero: ``|h| > 0.99`` for tanh,
+    ``h < 0.01`` or ``h > 0.99`` for sigmoid, ``h = 0`` (inactive) for ReLU."""
+    mask: NDArray[np.bool_]
+    if name == "tanh":
+        mask = np.abs(h) > 0.99
+    elif name == "sigmoid":
+        mask = (h < 0.01) | (h > 0.99)
+    else:
+        mask = h == 0.0
+    return mask
 
 
 @dataclass
@@ -232,7 +245,28 @@ def train(
     """Mini-batch SGD on softmax cross-entropy: each step a batch drawn without replacement from a
     shuffled epoch (``seed`` fixes the order). Test accuracy uses inference mode (running statistics).
     Divergence — a parameter or a hidden layer's input no longer finite — ends training early and is
-    recorded as a final ``nan`` loss."""
+    recorded as a final ``nan`` loss. Runs with one BLAS thread, so results do not depend on the machine's
+    core count."""
+    # One BLAS thread: a multi-threaded matrix product may sum in a different order on another machine,
+    # and over hundreds of steps those last bits grow into visibly different results.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train(model, x_train, y_train, steps, batch_size, learning_rate, x_test, y_test, eval_every, seed)
+
+
+def _train(
+    model: MLP,
+    x_train: FloatArray,
+    y_train: ArrayLike,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    x_test: FloatArray | None,
+    y_test: ArrayLike | None,
+    eval_every: int,
+    seed: int,
+) -> History:
     labels = np.asarray(y_train)
     rng = np.random.default_rng(seed)
     history = History()
@@ -264,3 +298,33 @@ def train(
             history.eval_steps.append(step)
             history.test_accuracy.append(accuracy(model.forward(x_test, training=False), y_test))
     return history
+
+
+@dataclass
+class LayerStatistics:
+    """One training-mode forward and backward pass, seen layer by layer (hidden layers 1..k).
+
+    ``activations[l]`` and ``pre_activation_grads[l]`` are ``(N, width)`` arrays; ``weight_grad_norms[l]``
+    is the Frobenius norm of ``∂L/∂W`` of hidden layer ``l``; ``saturated_share[l]`` the share of its
+    units that are saturated (:func:`saturated`)."""
+
+    loss: float
+    activations: list[FloatArray]
+    pre_activation_grads: list[FloatArray]
+    weight_grad_norms: list[float]
+    saturated_share: list[float]
+
+
+def layer_statistics(model: MLP, x: FloatArray, labels: ArrayLike) -> LayerStatistics:
+    """Run ``x`` through ``model`` in training mode, backpropagate the cross-entropy, and collect
+    per-layer statistics. The weights are not changed, but BN running statistics are updated as in any
+    training-mode pass."""
+    loss, dlogits = softmax_cross_entropy(model.forward(x, training=True), labels)
+    model.backward(dlogits)
+    return LayerStatistics(
+        loss=loss,
+        activations=list(model.activations),
+        pre_activation_grads=list(model.pre_activation_grads),
+        weight_grad_norms=[float(np.linalg.norm(layer.dweight)) for layer in model.dense[:-1]],
+        saturated_share=[float(np.mean(saturated(model.activation, h))) for h in model.activations],
+    )
