@@ -6,12 +6,13 @@ axis is ``axis`` (default 1; ``-1`` for channels-last). PyTorch and TensorFlow a
 imported by ``import bncourse``.
 
 Modules: ``functional`` (forward, backward), ``layer`` (``BatchNorm``), ``backprop`` (the backward pass
-along the computation graph), ``inference`` (Algorithm 2's population statistics), ``mlp`` (a NumPy
+along the computation graph), ``inference`` (Algorithm 2's population statistics), ``convert`` (BN state to and from PyTorch and Keras), ``mlp`` (a NumPy
 MLP with optional BN and an SGD loop), ``data`` (offline digits), ``display`` (tables for notebooks).
 """
 
 from bncourse.functional import BatchStatistics, batch_norm, batch_norm_backward, batch_statistics
 from bncourse.backprop import GraphGradients, batch_norm_backward_detached, batch_norm_backward_graph
+from bncourse.convert import from_keras, from_torch, to_keras, to_torch, with_convention
 from bncourse.display import Table
 from bncourse.inference import population_statistics
 from bncourse.layer import DEFAULTS, BatchNorm
@@ -27,6 +28,11 @@ __all__ = [
     "batch_norm_backward_detached",
     "batch_norm_backward_graph",
     "batch_statistics",
+    "from_keras",
+    "from_torch",
     "population_statistics",
+    "to_keras",
+    "to_torch",
+    "with_convention",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,179 @@
+r"""Move a batch-norm layer's state between PyTorch, Keras and :class:`bncourse.BatchNorm`, exactly.
+
+What is moved: :math:`\gamma`, :math:`\beta`, the running mean and variance, :math:`\epsilon` and the
+momentum, translated between the two meanings of momentum (Keras ``momentum`` = 1 − PyTorch ``momentum``).
+After a conversion, inference-mode outputs agree to float32 round-off.
+
+What is *not* changed on the way, on purpose: the running variance. PyTorch averages unbiased batch
+variances and Keras biased ones, but at inference both divide by the *stored* number, so it is copied as
+it is; rescaling it by :math:`m/(m-1)` would change every prediction. The convention only decides what
+*future* training steps add to it.
+
+The channel axis is not part of the state: a PyTorch layer always normalizes axis 1 (NCHW), a Keras layer
+the axis it was built with (``-1``, NHWC, by default). The per-channel vectors are the same either way;
+only the input layout differs.
+
+PyTorch and Keras are imported only when a function that needs them is called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bncourse.layer import BatchNorm
+
+_TORCH_MODULES = {1: "BatchNorm1d", 2: "BatchNorm2d", 3: "BatchNorm3d"}
+
+
+def complement_momentum(momentum: float) -> float:
+    """``1 − momentum``, rounded to 12 decimals so that a round trip returns the value it started from
+    (in floating point, ``1 − (1 − 0.1)`` is ``0.09999999999999998``)."""
+    return round(1.0 - float(momentum), 12)
+
+
+def _keras_momentum(layer: BatchNorm) -> float:
+    if layer.convention == "keras":
+        assert layer.momentum is not None
+        return layer.momentum
+    if layer.momentum is None:
+        raise ValueError(
+            "a torch-convention layer with momentum=None (cumulative average) has no Keras equivalent; "
+            "set layer.momentum to a number first"
+        )
+    return complement_momentum(layer.momentum)
+
+
+def _torch_momentum(layer: BatchNorm) -> float | None:
+    if layer.convention == "torch":
+        return layer.momentum
+    assert layer.momentum is not None
+    return complement_momentum(layer.momentum)
+
+
+def from_torch(module: Any) -> BatchNorm:
+    """A torch-convention :class:`BatchNorm` (float64, ``axis=1``) with the state of a
+    ``torch.nn.BatchNorm1d/2d/3d``. A module without affine parameters gets γ = 1, β = 0."""
+    import torch
+
+    if not isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+        raise TypeError(f"module must be a torch.nn.BatchNorm1d/2d/3d, got {type(module).__name__}")
+    if module.running_mean is None or module.running_var is None:
+        raise ValueError("module has no running statistics (track_running_stats=False): nothing to convert")
+    layer = BatchNorm(module.num_features, eps=module.eps, momentum=module.momentum, convention="torch")
+
+    def numpy(t: Any) -> np.ndarray:
+        out: np.ndarray = t.detach().cpu().double().numpy().copy()
+        return out
+
+    num_features = module.num_features
+    layer.load_state_dict(
+        {
+            "gamma": numpy(module.weight) if module.weight is not None else np.ones(num_features),
+            "beta": numpy(module.bias) if module.bias is not None else np.zeros(num_features),
+            "running_mean": numpy(module.running_mean),
+            "running_var": numpy(module.running_var),
+            "num_batches_tracked": int(module.num_batches_tracked or 0),
+        }
+    )
+    return layer
+
+
+def to_torch(layer: BatchNorm, *, spatial_dims: int = 1, dtype: Any = None) -> Any:
+    """A ``torch.nn.BatchNorm{spatial_dims}d`` (``BatchNorm1d`` also takes ``(N, C)``) in training mode with
+    ``layer``'s state, its momentum translated to PyTorch's meaning; float32 unless ``dtype`` is given."""
+    import torch
+
+    if spatial_dims not in _TORCH_MODULES:
+        raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims!r}")
+    module_type = getattr(torch.nn, _TORCH_MODULES[spatial_dims])
+    module = module_type(
+        layer.num_features, eps=layer.eps, momentum=_torch_momentum(layer), dtype=dtype or torch.float32
+    )
+    with torch.no_grad():
+        for name, value in [
+            ("weight", layer.gamma),
+            ("bias", layer.beta),
+            ("running_mean", layer.running_mean),
+            ("running_var", layer.running_var),
+        ]:
+            getattr(module, name).copy_(torch.from_numpy(np.asarray(value, dtype=np.float64)))
+        module.num_batches_tracked.fill_(layer.num_batches_tracked)
+    return module
+
+
+def from_keras(keras_layer: Any) -> BatchNorm:
+    """A keras-convention :class:`BatchNorm` (float64) with the state of a built
+    ``keras.layers.BatchNormalization``; its ``axis`` is kept. Missing γ/β (``scale=False`` /
+    ``center=False``) become 1 / 0. Keras does not count batches, so ``num_batches_tracked`` is 0."""
+    import keras
+
+    if not isinstance(keras_layer, keras.layers.BatchNormalization):
+        raise TypeError(f"keras_layer must be a keras.layers.BatchNormalization, got {type(keras_layer).__name__}")
+    if not keras_layer.built:
+        raise ValueError("keras_layer is not built yet: call it on data or call build(input_shape) first")
+    axis = keras_layer.axis
+    if isinstance(axis, (list, tuple)):
+        if len(axis) != 1:
+            raise ValueError(f"only a single channel axis is supported, got axis={axis}")
+        axis = axis[0]
+    num_features = int(keras_layer.moving_mean.shape[0])
+    layer = BatchNorm(
+        num_features, eps=keras_layer.epsilon, momentum=keras_layer.momentum, convention="keras", axis=int(axis)
+    )
+
+    def numpy(variable: Any) -> np.ndarray:
+        return np.array(variable.numpy(), dtype=np.float64)
+
+    layer.load_state_dict(
+        {
+            "gamma": numpy(keras_layer.gamma) if keras_layer.scale else np.ones(num_features),
+            "beta": numpy(keras_layer.beta) if keras_layer.center else np.zeros(num_features),
+            "running_mean": numpy(keras_layer.moving_mean),
+            "running_var": numpy(keras_layer.moving_variance),
+            "num_batches_tracked": 0,
+        }
+    )
+    return layer
+
+
+def to_keras(layer: BatchNorm, *, axis: int | None = None, ndim: int = 2, dtype: str = "float32") -> Any:
+    """A built ``keras.layers.BatchNormalization`` with ``layer``'s state and its momentum translated to
+    Keras's meaning. ``axis`` defaults to ``-1`` for a torch-convention layer (PyTorch's NCHW data
+    becomes NHWC in Keras) and to ``layer.axis`` otherwise; ``ndim`` is the rank of the inputs it will see."""
+    import keras
+
+    if axis is None:
+        axis = -1 if layer.convention == "torch" else layer.axis
+    if not isinstance(ndim, int) or ndim < 2:
+        raise ValueError(f"ndim must be an int >= 2, got {ndim!r}")
+    keras_layer = keras.layers.BatchNormalization(
+        axis=axis, momentum=_keras_momentum(layer), epsilon=layer.eps, dtype=dtype
+    )
+    shape: list[int | None] = [None] * ndim
+    shape[axis] = layer.num_features
+    keras_layer.build(tuple(shape))
+    keras_layer.gamma.assign(layer.gamma)
+    keras_layer.beta.assign(layer.beta)
+    keras_layer.moving_mean.assign(layer.running_mean)
+    keras_layer.moving_variance.assign(layer.running_var)
+    return keras_layer
+
+
+def with_convention(layer: BatchNorm, convention: str, *, axis: int | None = None) -> BatchNorm:
+    """A copy of ``layer`` in the other framework's convention: same γ, β, statistics and ε; momentum
+    translated (Keras ``m`` ↔ PyTorch ``1 − m``). Future training steps follow the new convention."""
+    if convention not in ("torch", "keras"):
+        raise ValueError(f"convention must be 'torch' or 'keras', got {convention!r}")
+    momentum = _torch_momentum(layer) if convention == "torch" else _keras_momentum(layer)
+    copy = BatchNorm(
+        layer.num_features,
+        eps=layer.eps,
+        momentum=momentum,
+        convention=convention,  # type: ignore[arg-type]
+        axis=layer.axis if axis is None else axis,
+        dtype=layer.gamma.dtype,
+    )
+    copy.load_state_dict(layer.state_dict())
+    return copy
