@@ -134,3 +134,22 @@ def test_conversion_errors_are_clear() -> None:
         convert.with_convention(bn.BatchNorm(2), "tf")
     with pytest.raises(ValueError, match="ndim must be an int >= 2"):
         convert.to_keras(bn.BatchNorm(2), ndim=1)
+
+
+def test_keras_convention_layer_to_keras_and_axis_lists() -> None:
+    layer = bn.BatchNorm(3, convention="keras", momentum=0.95, axis=1)
+    layer.load_state_dict({**layer.state_dict(), "running_mean": np.array([1.0, 2.0, 3.0])})
+    keras_layer = convert.to_keras(layer, ndim=4)  # keeps axis=1 (channels-first)
+    assert keras_layer.momentum == 0.95 and keras_layer.axis == 1
+    back = convert.from_keras(keras_layer)
+    assert back.axis == 1 and back.momentum == 0.95
+    np.testing.assert_array_equal(back.running_mean, [1.0, 2.0, 3.0])
+    assert convert.to_torch(layer).momentum == 0.05
+
+
+def test_keras_layer_without_scale_and_center() -> None:
+    keras_layer = keras.layers.BatchNormalization(scale=False, center=False)
+    keras_layer.build((None, 2))
+    ours = convert.from_keras(keras_layer)
+    np.testing.assert_array_equal(ours.gamma, [1.0, 1.0])
+    np.testing.assert_array_equal(ours.beta, [0.0, 0.0])
