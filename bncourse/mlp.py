@@ -15,7 +15,7 @@ Shapes: ``x`` is ``(N, features)``; ``W`` of a layer is ``(fan_in, fan_out)``; l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -241,18 +241,22 @@ def train(
     y_test: ArrayLike | None = None,
     eval_every: int = 100,
     seed: int = 0,
+    on_eval: Callable[[int, MLP], None] | None = None,
 ) -> History:
     """Mini-batch SGD on softmax cross-entropy: each step a batch drawn without replacement from a
     shuffled epoch (``seed`` fixes the order). Test accuracy uses inference mode (running statistics).
     Divergence — a parameter or a hidden layer's input no longer finite — ends training early and is
     recorded as a final ``nan`` loss. Runs with one BLAS thread, so results do not depend on the machine's
-    core count."""
+    core count. ``on_eval(step, model)``, if given, is called every ``eval_every`` steps (to record
+    anything else about the model during training)."""
     # One BLAS thread: a multi-threaded matrix product may sum in a different order on another machine,
     # and over hundreds of steps those last bits grow into visibly different results.
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _train(model, x_train, y_train, steps, batch_size, learning_rate, x_test, y_test, eval_every, seed)
+        return _train(
+            model, x_train, y_train, steps, batch_size, learning_rate, x_test, y_test, eval_every, seed, on_eval
+        )
 
 
 def _train(
@@ -266,6 +270,7 @@ def _train(
     y_test: ArrayLike | None,
     eval_every: int,
     seed: int,
+    on_eval: Callable[[int, MLP], None] | None,
 ) -> History:
     labels = np.asarray(y_train)
     rng = np.random.default_rng(seed)
@@ -294,9 +299,12 @@ def _train(
         if not model.is_finite():
             history.loss.append(float("nan"))
             break
-        if x_test is not None and y_test is not None and step % eval_every == 0:
-            history.eval_steps.append(step)
-            history.test_accuracy.append(accuracy(model.forward(x_test, training=False), y_test))
+        if step % eval_every == 0:
+            if x_test is not None and y_test is not None:
+                history.eval_steps.append(step)
+                history.test_accuracy.append(accuracy(model.forward(x_test, training=False), y_test))
+            if on_eval is not None:
+                on_eval(step, model)
     return history
 
 
