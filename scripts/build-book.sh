@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+
+# MathJax is served from the site itself, so equations render with no internet.
+rm -rf book/_static/vendor
+mkdir -p book/_static/vendor
+cp -r node_modules/mathjax/es5 book/_static/vendor/mathjax
+
 rm -rf _build/html _build/.doctrees
 .venv/bin/jupyter-book build . -W -n --keep-going
 echo "book: open _build/html/index.html"

@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# Create .venv and install requirements.txt and bncourse (editable) into it.
-# Idempotent: re-installs only when requirements.txt or pyproject.toml changed.
+# Create .venv and install requirements.txt and bncourse (editable) into it, and the npm packages
+# of package.json into node_modules. Idempotent: re-installs only when a requirements or lock file changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 stamp=.venv/.installed
-want="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements.txt pyproject.toml package-lock.json | sha256sum | cut -d' ' -f1)"
 
 if [[ ! -x .venv/bin/python ]]; then
     echo "setup: creating .venv with $("$PYTHON" --version)"
     "$PYTHON" -m venv .venv
 fi
-if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" || ! -d node_modules/mathjax ]]; then
     echo "setup: installing requirements.txt and bncourse into .venv"
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -r requirements.txt
     .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+    # Front-end files: MathJax (vendored into the site) and axe-core (browser tests), from npm.
+    npm ci --no-audit --no-fund --loglevel=error
     echo "$want" > "$stamp"
 fi

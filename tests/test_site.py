@@ -94,3 +94,32 @@ def test_algorithms_cite_the_paper_and_the_bibliography_lists_it() -> None:
     citations = article("book/formulas").find_all("a", href=re.compile(r"references\.html#id"))
     assert any("Ioffe and Christian Szegedy" in a.get("title", "") for a in citations)
     assert "Batch Normalization: Accelerating Deep Network Training" in article("book/references").get_text()
+
+
+def test_internal_links_resolve() -> None:
+    """Crawl every built page: each relative link must name a file of the site, and its #anchor an id
+    on that page."""
+    ids: dict[Path, set[str]] = {}
+
+    def ids_of(path: Path) -> set[str]:
+        if path not in ids:
+            soup = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+            ids[path] = {tag["id"] for tag in soup.find_all(id=True)}
+        return ids[path]
+
+    checked, broken = 0, []
+    pages = sorted(SITE.rglob("*.html"))
+    assert pages, f"{SITE} is empty: build the site first"
+    for source in pages:
+        for anchor in BeautifulSoup(source.read_text(encoding="utf-8"), "html.parser").find_all("a", href=True):
+            href = anchor["href"]
+            if re.match(r"^[a-z]+:", href) or href.startswith("//"):
+                continue  # external (launch buttons, arXiv): not fetched, no network here
+            target, _, fragment = href.partition("#")
+            path = (source.parent / target.split("?")[0]).resolve() if target else source
+            checked += 1
+            if not path.exists():
+                broken.append(f"{source.relative_to(SITE)}: {href} (no file)")
+            elif fragment and path.suffix == ".html" and fragment not in ids_of(path):
+                broken.append(f"{source.relative_to(SITE)}: {href} (no anchor)")
+    assert checked > 100 and broken == [], broken[:10]

@@ -1,0 +1,23 @@
+// Small accessibility fixes to markup the theme and docutils generate (checked by tests/test_browser.py
+// with axe-core):
+document.addEventListener("DOMContentLoaded", () => {
+  // pydata-sphinx-theme labels its search button "Search" while it shows "Search Ctrl+K"; WCAG 2.5.3
+  // (label in name) wants the visible text in the accessible name, so the button's text names it.
+  for (const button of document.querySelectorAll(".search-button-field[aria-label]")) {
+    button.removeAttribute("aria-label");
+  }
+  // The colour-mode button is named "Color mode", but its icons carry titles ("Light", "Dark", ...)
+  // that count as its text. The icons are decoration: hide them from assistive technology.
+  for (const icon of document.querySelectorAll(".theme-switch-button .theme-switch")) {
+    icon.removeAttribute("title");
+    icon.setAttribute("aria-hidden", "true");
+  }
+  // docutils marks a bibliography role="list" but puts link targets directly inside it, which a
+  // list may not contain; plain containers carry the same content.
+  for (const list of document.querySelectorAll(".citation-list[role='list']")) {
+    list.removeAttribute("role");
+    for (const entry of list.querySelectorAll("[role='doc-biblioentry']")) {
+      entry.removeAttribute("role");
+    }
+  }
+});
