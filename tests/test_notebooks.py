@@ -102,3 +102,19 @@ def test_no_cell_relies_on_a_semicolon_to_hide_its_result(path: Path) -> None:
         lines = [line.split("#")[0].rstrip() for line in cell.source.splitlines()] if cell.cell_type == "code" else []
         lines = [line for line in lines if line]
         assert not (lines and lines[-1].endswith(";")), f"{path.name}, cell {index}: assign the result to _ instead"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_some_exercise_is_solved_by_executed_code(path: Path) -> None:
+    """At least one solution is a gated solution (solution-start ... solution-end) with a code cell
+    inside, which nbval re-executes like any other cell."""
+    cells = nbformat.read(path, as_version=4).cells
+    inside, solved_by_code = False, 0
+    for cell in cells:
+        if cell.cell_type == "markdown" and "{solution-start}" in cell.source:
+            inside = True
+        elif cell.cell_type == "markdown" and "{solution-end}" in cell.source:
+            inside = False
+        elif inside and cell.cell_type == "code" and cell.outputs:
+            solved_by_code += 1
+    assert solved_by_code >= 1, f"{path.name}: no exercise has an executed code solution"
