@@ -254,26 +254,14 @@ def train(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _train(
-            model, x_train, y_train, steps, batch_size, learning_rate, x_test, y_test, eval_every, seed, on_eval
-        )
+        return _sgd(model, x_train, np.asarray(y_train), steps, batch_size, learning_rate, x_test, y_test,
+                    eval_every, np.random.default_rng(seed), on_eval)
 
 
-def _train(
-    model: MLP,
-    x_train: FloatArray,
-    y_train: ArrayLike,
-    steps: int,
-    batch_size: int,
-    learning_rate: float,
-    x_test: FloatArray | None,
-    y_test: ArrayLike | None,
-    eval_every: int,
-    seed: int,
-    on_eval: Callable[[int, MLP], None] | None,
-) -> History:
-    labels = np.asarray(y_train)
-    rng = np.random.default_rng(seed)
+def _sgd(model: MLP, x_train: FloatArray, labels: NDArray[np.int64], steps: int, batch_size: int,
+         learning_rate: float, x_test: FloatArray | None, y_test: ArrayLike | None, eval_every: int,
+         rng: np.random.Generator, on_eval: Callable[[int, MLP], None] | None) -> History:
+    """The loop of :func:`train`, run under its thread limit."""
     history = History()
     order = rng.permutation(len(labels))
     position = 0

@@ -74,15 +74,17 @@ class Visit:
         if not request.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")):
             self.external.append(request.url)
 
-    def close(self) -> None:
+    def __enter__(self) -> "Visit":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.context.close()
 
 
 @pytest.mark.parametrize("entry", PAGES)
 def test_page_renders_offline_without_errors(browser: Any, base_url: str, entry: str) -> None:
-    visit = Visit(browser, f"{base_url}/{entry}.html")
-    page = visit.page
-    try:
+    with Visit(browser, f"{base_url}/{entry}.html") as visit:
+        page = visit.page
         assert visit.errors == [], visit.errors
         assert visit.external == [], f"requests leaving the machine: {visit.external}"
         source = (SITE / f"{entry}.html").read_text(encoding="utf-8")
@@ -99,14 +101,11 @@ def test_page_renders_offline_without_errors(browser: Any, base_url: str, entry:
         for theme in ("light", "dark"):
             page.evaluate(f"() => document.documentElement.setAttribute('data-theme', '{theme}')")
             page.screenshot(path=str(SCREENSHOTS / f"{name}-{theme}.png"), full_page=True)
-    finally:
-        visit.close()
 
 
 @pytest.mark.parametrize("entry", PAGES)
 def test_page_has_no_serious_accessibility_violations(browser: Any, base_url: str, entry: str) -> None:
-    visit = Visit(browser, f"{base_url}/{entry}.html")
-    try:
+    with Visit(browser, f"{base_url}/{entry}.html") as visit:
         visit.page.add_script_tag(path=str(AXE))
         result = visit.page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
         serious = [
@@ -115,14 +114,11 @@ def test_page_has_no_serious_accessibility_violations(browser: Any, base_url: st
             if v["impact"] in ("serious", "critical")
         ]
         assert serious == [], "\n".join(serious)
-    finally:
-        visit.close()
 
 
 def test_framework_tabs_switch_and_stay_in_sync(browser: Any, base_url: str) -> None:
-    visit = Visit(browser, f"{base_url}/book/formulas.html")
-    page = visit.page
-    try:
+    with Visit(browser, f"{base_url}/book/formulas.html") as visit:
+        page = visit.page
         keras_inputs = page.locator("div.sd-tab-set > input + label[data-sync-id='Keras']")
         assert keras_inputs.count() >= 1
         first_set = page.locator("div.sd-tab-set").first
@@ -135,31 +131,23 @@ def test_framework_tabs_switch_and_stay_in_sync(browser: Any, base_url: str) -> 
         assert checked and all(label == "Keras" for label in checked if label), checked
         visible = first_set.locator("div.sd-tab-content:visible")
         assert visible.count() == 1 and "keras" in visible.inner_text().lower()
-    finally:
-        visit.close()
 
 
 def test_a_solution_expands(browser: Any, base_url: str) -> None:
-    visit = Visit(browser, f"{base_url}/book/formulas.html")
-    page = visit.page
-    try:
+    with Visit(browser, f"{base_url}/book/formulas.html") as visit:
+        page = visit.page
         solution = page.locator(".solution").first
         body = solution.locator(".admonition-title ~ *").first
         assert not body.is_visible(), "solutions must start collapsed"
         solution.locator(".admonition-title, button.toggle-button").first.click()
         page.wait_for_timeout(300)
         assert body.is_visible()
-    finally:
-        visit.close()
 
 
 def test_search_finds_momentum(browser: Any, base_url: str) -> None:
-    visit = Visit(browser, f"{base_url}/search.html?q=momentum")
-    page = visit.page
-    try:
+    with Visit(browser, f"{base_url}/search.html?q=momentum") as visit:
+        page = visit.page
         page.wait_for_selector("#search-results li", timeout=15_000)
         results = page.locator("#search-results li a").all_inner_texts()
         assert any("formulas" in text.lower() or "momentum" in text.lower() for text in results), results
         assert visit.errors == []
-    finally:
-        visit.close()
