@@ -19,19 +19,7 @@ from typing import Any
 import numpy as np
 
 from bncourse.data import Split
-from bncourse.mlp import History
-
-
-def _batches(num_examples: int, steps: int, batch_size: int, seed: int) -> list[np.ndarray]:
-    """The example indices of each step: shuffled epochs drawn without replacement (as ``mlp.train``)."""
-    rng = np.random.default_rng(seed)
-    order, position, batches = rng.permutation(num_examples), 0, []
-    for _ in range(steps):
-        if position + batch_size > num_examples:
-            order, position = rng.permutation(num_examples), 0
-        batches.append(order[position : position + batch_size])
-        position += batch_size
-    return batches
+from bncourse.mlp import History, minibatches
 
 
 def torch_cnn(batch_norm: bool) -> Any:
@@ -77,7 +65,7 @@ def train_torch_cnn(
         y_train = torch.tensor(split.y_train)
         x_test = torch.tensor(split.x_test.reshape(-1, 1, 8, 8), dtype=torch.float32)
         history = History()
-        for step, batch in enumerate(_batches(len(y_train), steps, batch_size, seed), start=1):
+        for step, batch in enumerate(minibatches(len(y_train), steps, batch_size, np.random.default_rng(seed)), start=1):
             model.train()
             loss = torch.nn.functional.cross_entropy(model(x_train[batch]), y_train[batch])
             optimizer.zero_grad()
@@ -120,7 +108,7 @@ def train_keras_cnn(
         return loss
 
     history = History()
-    for step, batch in enumerate(_batches(len(split.y_train), steps, batch_size, seed), start=1):
+    for step, batch in enumerate(minibatches(len(split.y_train), steps, batch_size, np.random.default_rng(seed)), start=1):
         history.loss.append(float(train_step(x_train[batch], split.y_train[batch])))
         if step % eval_every == 0:
             predicted = np.argmax(model(x_test, training=False).numpy(), axis=1)

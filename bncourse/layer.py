@@ -30,7 +30,13 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from bncourse import _checks
 from bncourse._checks import FloatArray
-from bncourse.functional import batch_norm, batch_norm_backward, batch_statistics
+from bncourse.functional import (
+    BatchStatistics,
+    _affine_normalize,
+    batch_norm,
+    batch_norm_backward,
+    batch_statistics,
+)
 
 Convention = Literal["torch", "keras"]
 
@@ -142,9 +148,14 @@ class BatchNorm:
             return batch_norm(
                 x_arr, self.gamma, self.beta, eps=self.eps, axis=self.axis, mean=self.running_mean, var=self.running_var
             )
-        y = batch_norm(x_arr, self.gamma, self.beta, eps=self.eps, axis=self.axis)
+        axis = _checks.channel_axis(self.axis, x_arr.ndim)
+        _checks.more_than_one_value_per_channel(x_arr, axis)
+        # One pass for the statistics: they normalize the batch and feed the running averages.
+        stats = batch_statistics(x_arr, axis)
+        # The statistics come from x itself, so they need no checking as user-given statistics would.
+        y = _affine_normalize(x_arr, self.gamma, self.beta, stats.mean, stats.var, self.eps, axis)
         # Only now, after every check has passed, is any state changed.
-        self._update_running_statistics(x_arr)
+        self._update_running_statistics(stats)
         self._last_training_input = (x_arr.copy(), self.gamma.copy())
         return y
 
@@ -158,8 +169,7 @@ class BatchNorm:
             )
         return x_arr
 
-    def _update_running_statistics(self, x: FloatArray) -> None:
-        stats = batch_statistics(x, _checks.channel_axis(self.axis, x.ndim))
+    def _update_running_statistics(self, stats: BatchStatistics) -> None:
         self.num_batches_tracked += 1
         if self.convention == "torch":
             # PyTorch stores the unbiased variance, and weights the *new* batch by momentum.

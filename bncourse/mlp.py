@@ -15,7 +15,7 @@ Shapes: ``x`` is ``(N, features)``; ``W`` of a layer is ``(fan_in, fan_out)``; l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -220,6 +220,17 @@ def accuracy(logits: FloatArray, labels: ArrayLike) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == np.asarray(labels)))
 
 
+def minibatches(num_examples: int, steps: int, batch_size: int, rng: np.random.Generator) -> Iterator[NDArray[np.int64]]:
+    """The example indices of each training step: shuffled epochs, each example once per epoch; a new
+    shuffle starts when fewer than ``batch_size`` examples are left. Shared by every training loop here."""
+    order, position = rng.permutation(num_examples), 0
+    for _ in range(steps):
+        if position + batch_size > num_examples:
+            order, position = rng.permutation(num_examples), 0
+        yield order[position : position + batch_size]
+        position += batch_size
+
+
 @dataclass
 class History:
     """What :func:`train` measured: loss of each step, and test accuracy every ``eval_every`` steps."""
@@ -263,13 +274,7 @@ def _sgd(model: MLP, x_train: FloatArray, labels: NDArray[np.int64], steps: int,
          rng: np.random.Generator, on_eval: Callable[[int, MLP], None] | None) -> History:
     """The loop of :func:`train`, run under its thread limit."""
     history = History()
-    order = rng.permutation(len(labels))
-    position = 0
-    for step in range(1, steps + 1):
-        if position + batch_size > len(order):
-            order, position = rng.permutation(len(labels)), 0
-        batch = order[position : position + batch_size]
-        position += batch_size
+    for step, batch in enumerate(minibatches(len(labels), steps, batch_size, rng), start=1):
         # Divergence (a learning rate too large) is an outcome to record, not an error.
         with np.errstate(over="ignore", invalid="ignore"):
             try:
