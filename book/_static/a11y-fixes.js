@@ -7,9 +7,13 @@ function fixAccessibility() {
     button.removeAttribute("aria-label");
   }
   // The colour-mode button is named "Color mode", but its icons carry titles ("Light", "Dark", ...)
-  // that count as its text. The icons are decoration: hide them from assistive technology.
+  // that count as its text: first as <i title>, then, once Font Awesome has swapped each <i> for an
+  // <svg> (at a moment that varies from load to load), as <svg><title>. The icons are decoration:
+  // drop the titles and hide the icons from assistive technology, whichever form they are in.
   for (const icon of document.querySelectorAll(".theme-switch-button .theme-switch")) {
     if (icon.hasAttribute("title")) icon.removeAttribute("title");
+    if (icon.hasAttribute("aria-labelledby")) icon.removeAttribute("aria-labelledby");
+    for (const title of icon.querySelectorAll("title")) title.remove();
     if (icon.getAttribute("aria-hidden") !== "true") icon.setAttribute("aria-hidden", "true");
   }
   // docutils marks a bibliography role="list" but puts link targets directly inside it, which a
@@ -27,6 +31,6 @@ function fixAccessibility() {
 document.addEventListener("DOMContentLoaded", () => {
   fixAccessibility();
   new MutationObserver(fixAccessibility).observe(document.body, {
-    subtree: true, childList: true, attributes: true, attributeFilter: ["title", "aria-label", "role"],
+    subtree: true, childList: true, attributes: true, attributeFilter: ["title", "aria-label", "aria-labelledby", "role"],
   });
 });
