@@ -67,28 +67,30 @@ def saturated(name: ActivationName, h: FloatArray) -> NDArray[np.bool_]:
 
 @dataclass
 class Dense:
-    """``z = x W + b``; :meth:`backward` stores ``dweight``, ``dbias`` and returns ``dx``."""
+    """``z = x W + b``, or ``z = x W`` when ``bias`` is None; :meth:`backward` stores ``dweight``,
+    ``dbias`` (None without a bias) and returns ``dx``."""
 
     weight: FloatArray
-    bias: FloatArray
+    bias: FloatArray | None
     dweight: FloatArray = field(init=False)
-    dbias: FloatArray = field(init=False)
+    dbias: FloatArray | None = field(init=False)
     _x: FloatArray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.dweight = np.zeros_like(self.weight)
-        self.dbias = np.zeros_like(self.bias)
+        self.dbias = None if self.bias is None else np.zeros_like(self.bias)
 
     def forward(self, x: FloatArray) -> FloatArray:
         self._x = x
-        out: FloatArray = x @ self.weight + self.bias
-        return out
+        out: FloatArray = x @ self.weight
+        return out if self.bias is None else out + self.bias
 
     def backward(self, dz: FloatArray) -> FloatArray:
         if self._x is None:
             raise RuntimeError("backward() needs a previous forward()")
         self.dweight = self._x.T @ dz
-        self.dbias = dz.sum(axis=0)
+        if self.bias is not None:
+            self.dbias = dz.sum(axis=0)
         dx: FloatArray = dz @ self.weight.T
         return dx
 
@@ -100,6 +102,8 @@ class MLP:
         sizes: ``[inputs, hidden_1, ..., hidden_k, outputs]``.
         activation: ``"tanh"``, ``"sigmoid"`` or ``"relu"``.
         batch_norm: insert :class:`~bncourse.BatchNorm` (PyTorch convention) after every hidden Dense layer.
+            Those Dense layers then have no bias: BN subtracts the batch mean, so a bias before it has no
+            effect on the output and a gradient of exactly zero (Σ dx = 0 per channel); BN's β replaces it.
         init_scale: weights are drawn from :math:`\\mathcal N(0, \\text{init\\_scale}^2/\\text{fan\\_in})`;
             1 is LeCun initialization, biases start at 0.
         momentum: the BN layers' running-average momentum (PyTorch's meaning).
@@ -124,8 +128,11 @@ class MLP:
         rng = np.random.default_rng(seed)
         self.activation: ActivationName = activation
         self.dense = [
-            Dense(rng.normal(0.0, scale / np.sqrt(fan_in), (fan_in, fan_out)), np.zeros(fan_out))
-            for fan_in, fan_out in zip(sizes[:-1], sizes[1:])
+            Dense(
+                rng.normal(0.0, scale / np.sqrt(fan_in), (fan_in, fan_out)),
+                None if batch_norm and index < len(sizes) - 2 else np.zeros(fan_out),
+            )
+            for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]))
         ]
         self.norms = [BatchNorm(size, momentum=momentum) for size in sizes[1:-1]] if batch_norm else []
         self.pre_activations: list[FloatArray] = []
@@ -187,9 +194,12 @@ class MLP:
                 norm.momentum = momentum
 
     def parameters(self) -> list[tuple[FloatArray, FloatArray]]:
-        """``(parameter, gradient)`` pairs of the last :meth:`backward`: weights, biases, and BN's γ, β."""
+        """``(parameter, gradient)`` pairs of the last :meth:`backward`: weights, biases (where a layer has one),
+        and BN's γ, β."""
         pairs = [(layer.weight, layer.dweight) for layer in self.dense]
-        pairs += [(layer.bias, layer.dbias) for layer in self.dense]
+        pairs += [
+            (layer.bias, layer.dbias) for layer in self.dense if layer.bias is not None and layer.dbias is not None
+        ]
         pairs += [(norm.gamma, norm.dgamma) for norm in self.norms] + [(norm.beta, norm.dbeta) for norm in self.norms]
         return pairs
 

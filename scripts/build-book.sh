@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The pinned numerics (scripts/numerics.env). The build renders the committed outputs and executes
+# nothing, but should execution ever be switched on, it runs under the same settings as the tests.
+set -a; source scripts/numerics.env; set +a
 
 # MathJax is served from the site itself, so equations render with no internet.
 rm -rf book/_static/vendor

@@ -21,3 +21,5 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" || ! -d node_modules/mathjax ]]; 
     npm ci --no-audit --no-fund --loglevel=error
     echo "$want" > "$stamp"
 fi
+# The Jupyter kernel 'bncourse' that every notebook names: this .venv with scripts/numerics.env.
+.venv/bin/python scripts/numerics.py install-kernel

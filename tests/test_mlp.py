@@ -83,7 +83,8 @@ def test_recalibration_gives_algorithm_2_statistics_of_each_layer_input() -> Non
     model.forward(x[:10], training=True)  # stale running statistics
     model.recalibrate(x, batch_size=8)
     first = model.dense[0]
-    batches = [x[i : i + 8] @ first.weight + first.bias for i in range(0, 40, 8)]
+    assert first.bias is None  # BN's β replaces the bias of the layer before it
+    batches = [x[i : i + 8] @ first.weight for i in range(0, 40, 8)]
     mean, var = bn.population_statistics(batches)
     np.testing.assert_allclose(model.norms[0].running_mean, mean, rtol=1e-12)
     np.testing.assert_allclose(model.norms[0].running_var, var, rtol=1e-12)
@@ -113,3 +114,12 @@ def test_layer_statistics_of_a_deep_sigmoid_network_show_vanishing_gradients() -
         assert stats.pre_activation_grads[0].shape == (100, 50) and stats.loss > 2.0
         ratios[batch_norm] = stats.weight_grad_norms[0] / stats.weight_grad_norms[-1]
     assert ratios[False] < 1e-3 and 0.2 < ratios[True] < 5
+
+
+def test_layers_before_batch_norm_have_no_bias() -> None:
+    # A bias before BN is subtracted again with the batch mean: it would only add a parameter whose
+    # gradient is zero up to round-off. BN's β plays its part.
+    plain, normed = (mlp.MLP([4, 6, 5, 3], batch_norm=use_bn, seed=0) for use_bn in (False, True))
+    assert all(layer.bias is not None for layer in plain.dense)
+    assert [layer.bias is None for layer in normed.dense] == [True, True, False]
+    assert len(plain.parameters()) == 6 and len(normed.parameters()) == 3 + 1 + 2 * 2
