@@ -13,7 +13,7 @@ MLP with optional BN and an SGD loop), ``data`` (offline digits), ``display`` (t
 from bncourse.functional import BatchStatistics, batch_norm, batch_norm_backward, batch_statistics
 from bncourse.backprop import GraphGradients, batch_norm_backward_detached, batch_norm_backward_graph
 from bncourse.convert import from_keras, from_torch, to_keras, to_torch, with_convention
-from bncourse.display import Table
+from bncourse.display import Table, median_range, percent_band
 from bncourse.inference import population_statistics
 from bncourse.layer import DEFAULTS, BatchNorm
 
@@ -23,6 +23,8 @@ __all__ = [
     "BatchStatistics",
     "GraphGradients",
     "Table",
+    "median_range",
+    "percent_band",
     "batch_norm",
     "batch_norm_backward",
     "batch_norm_backward_detached",

@@ -10,6 +10,10 @@ BN goes between each convolution and its ReLU, as in the paper; with BN the conv
 (BN's β replaces it). Training is plain SGD on cross-entropy with a fixed seed, one thread, and test
 accuracy every ``eval_every`` steps: the same protocol as :func:`bncourse.mlp.train`, whose
 :class:`~bncourse.mlp.History` it returns. PyTorch and TensorFlow are imported only when called.
+
+``train_keras_cnn(..., like_torch=True)`` makes the Keras run the *same experiment* as the PyTorch run
+of that seed: the same initial weights (PyTorch's, copied over by :func:`copy_torch_weights_to_keras`),
+PyTorch's BN momentum and ε, and the same batches; only the frameworks' float32 arithmetic differs.
 """
 
 from __future__ import annotations
@@ -34,18 +38,46 @@ def torch_cnn(batch_norm: bool) -> Any:
     return nn.Sequential(*block(1, 16), *block(16, 32), nn.Flatten(), nn.Linear(32 * 2 * 2, 10))
 
 
-def keras_cnn(batch_norm: bool) -> Any:
-    """The CNN as a ``keras.Sequential`` (NHWC input ``(N, 8, 8, 1)``)."""
+def keras_cnn(batch_norm: bool, *, momentum: float = 0.99, epsilon: float = 1e-3) -> Any:
+    """The CNN as a ``keras.Sequential`` (NHWC input ``(N, 8, 8, 1)``); ``momentum`` and ``epsilon`` of its
+    BN layers in Keras's meaning (defaults: Keras's; PyTorch's are ``momentum=0.9, epsilon=1e-5``)."""
     import keras
 
     layers: list[Any] = [keras.Input((8, 8, 1))]
     for channels in (16, 32):
         layers.append(keras.layers.Conv2D(channels, 3, padding="same", use_bias=not batch_norm))
         if batch_norm:
-            layers.append(keras.layers.BatchNormalization())
+            layers.append(keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon))
         layers += [keras.layers.ReLU(), keras.layers.MaxPooling2D(2)]
     layers += [keras.layers.Flatten(), keras.layers.Dense(10)]
     return keras.Sequential(layers)
+
+
+def copy_torch_weights_to_keras(torch_model: Any, keras_model: Any) -> None:
+    """Give ``keras_model`` (:func:`keras_cnn`) the weights and BN state of ``torch_model`` (:func:`torch_cnn`).
+
+    Convolution kernels go from ``(out, in, kh, kw)`` to ``(kh, kw, in, out)``. The dense layer's input
+    is flattened as ``(C, H, W)`` by PyTorch and ``(H, W, C)`` by Keras, so its weight's columns are
+    reordered; then ``keras(x.transpose(0, 2, 3, 1)) == torch(x)`` up to float32 round-off."""
+    from torch import nn
+
+    modules = [m for m in torch_model if isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.Linear))]
+    layers = [layer for layer in keras_model.layers if layer.weights]
+    if len(modules) != len(layers):
+        raise ValueError(f"the models differ: {len(modules)} PyTorch and {len(layers)} Keras layers with weights")
+    for module, layer in zip(modules, layers):
+        state = {name: value.detach().numpy() for name, value in module.state_dict().items()}
+        if isinstance(module, nn.Conv2d):
+            weights = [state["weight"].transpose(2, 3, 1, 0)] + ([state["bias"]] if "bias" in state else [])
+        elif isinstance(module, nn.BatchNorm2d):
+            weights = [state[k] for k in ("weight", "bias", "running_mean", "running_var")]
+        else:
+            out_features = state["weight"].shape[0]
+            channels = [m for m in modules if isinstance(m, nn.Conv2d)][-1].out_channels
+            side = int(round((state["weight"].shape[1] // channels) ** 0.5))
+            kernel = state["weight"].reshape(out_features, channels, side, side).transpose(2, 3, 1, 0)
+            weights = [kernel.reshape(-1, out_features), state["bias"]]
+        layer.set_weights(weights)
 
 
 def train_torch_cnn(
@@ -85,15 +117,24 @@ def train_torch_cnn(
 
 def train_keras_cnn(
     split: Split, *, batch_norm: bool, steps: int, batch_size: int = 60, learning_rate: float = 0.05,
-    eval_every: int = 50, seed: int = 0,
+    eval_every: int = 50, seed: int = 0, like_torch: bool = False,
 ) -> History:
     """Train :func:`keras_cnn` on ``split`` with the same protocol as :func:`train_torch_cnn`
-    (the images are moved to channels-last). Deterministic for a given ``seed``."""
+    (the images are moved to channels-last). Deterministic for a given ``seed``. With ``like_torch``,
+    the initial weights are those :func:`train_torch_cnn` starts from with this ``seed``, and BN uses
+    PyTorch's momentum (0.1, i.e. Keras's 0.9) and ε (1e-5): the same experiment in another framework."""
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    model = keras_cnn(batch_norm)
+    if like_torch:
+        import torch
+
+        torch.manual_seed(seed)
+        model = keras_cnn(batch_norm, momentum=0.9, epsilon=1e-5)
+        copy_torch_weights_to_keras(torch_cnn(batch_norm), model)
+    else:
+        model = keras_cnn(batch_norm)
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     x_train = split.x_train.reshape(-1, 8, 8, 1).astype(np.float32)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 def _cell(value: object, digits: int) -> str:
     if isinstance(value, float):
@@ -46,6 +48,29 @@ class Table:
         lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
         lines += ["| " + " | ".join(row) + " |" for row in body]
         return "\n".join(lines)
+
+
+def median_range(values: Sequence[float], *, scale: float = 1.0, digits: int = 0) -> str:
+    """``"median (min–max)"`` of ``values`` (one per seed) times ``scale``, with ``digits`` decimals:
+    how the chapters report a number that comes out of training. Rounding to few digits is deliberate:
+    the digits shown must not change when round-off does (a perturbed nbval run checks it)."""
+    if len(values) == 0:
+        raise ValueError("values must hold at least one number")
+    scaled = scale * np.asarray(values, dtype=np.float64)
+    low, mid, high = scaled.min(), np.median(scaled), scaled.max()
+    return f"{mid:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
+
+
+def percent_band(values: Sequence[float], *, width: int = 10) -> str:
+    """The band of ``width`` percentage points that holds the median of ``values`` (fractions, one per
+    seed), e.g. ``"70–80 %"``: for a result of chaotic training, where even the median over seeds moves by
+    a point or two when round-off changes, and a plot shows the numbers themselves."""
+    if len(values) == 0:
+        raise ValueError("values must hold at least one number")
+    if isinstance(width, bool) or not isinstance(width, int) or not 0 < width <= 100 or 100 % width:
+        raise ValueError(f"width must be an int that divides 100, got {width!r}")
+    low = min(int(100 * float(np.median(values)) // width) * width, 100 - width)
+    return f"{low}–{low + width} %"
 
 
 def _is_number(text: str) -> bool:

@@ -199,22 +199,29 @@ def batch_norm_backward(
         ``dbeta`` of shape ``(C,)`` in the dtype of ``gamma``.
     """
     dy_arr, x_arr, gamma_arr, eps_f, ax = _validated_backward(dy, x, gamma, eps, axis)
-
-    dtype = _computation_dtype(np.result_type(x_arr.dtype, dy_arr.dtype))
-    axes = reduction_axes(x_arr.ndim, ax)
-    shape = channel_shape(x_arr.ndim, ax, x_arr.shape[ax])
     stats = batch_statistics(x_arr, ax)
-    m = stats.values_per_channel
-
     x_hat, inv_std = _standardize(x_arr, stats.mean, stats.var, eps_f, ax)
-    g = dy_arr.astype(dtype, copy=False)
+    return _backward_from_normalized(dy_arr, x_hat, inv_std, gamma_arr, ax, x_arr.dtype)
+
+
+def _backward_from_normalized(
+    dy: FloatArray, x_hat: FloatArray, inv_std: FloatArray, gamma: FloatArray, axis: int, x_dtype: np.dtype[Any]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The closed form of :func:`batch_norm_backward`, given the forward pass's ``x̂`` and ``1/sqrt(σ²+ε)``
+    (as :func:`_standardize` returns them). Arguments must already be validated; a layer that kept
+    ``x̂`` from its forward pass calls this directly instead of recomputing the batch statistics."""
+    dtype = _computation_dtype(np.result_type(x_dtype, dy.dtype))
+    axes = reduction_axes(x_hat.ndim, axis)
+    shape = channel_shape(x_hat.ndim, axis, x_hat.shape[axis])
+    m = x_hat.size // x_hat.shape[axis]
+    g = dy.astype(dtype, copy=False)
 
     dbeta = g.sum(axis=axes)
     dgamma = (g * x_hat).sum(axis=axes)
-    scale = gamma_arr.astype(dtype, copy=False).reshape(shape) * inv_std / m
+    scale = gamma.astype(dtype, copy=False).reshape(shape) * inv_std / m
     dx = scale * (m * g - dbeta.reshape(shape) - x_hat * dgamma.reshape(shape))
     return (
-        dx.astype(x_arr.dtype, copy=False),
-        dgamma.astype(gamma_arr.dtype, copy=False),
-        dbeta.astype(gamma_arr.dtype, copy=False),
+        dx.astype(x_dtype, copy=False),
+        dgamma.astype(gamma.dtype, copy=False),
+        dbeta.astype(gamma.dtype, copy=False),
     )

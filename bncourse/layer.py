@@ -32,9 +32,10 @@ from bncourse import _checks
 from bncourse._checks import FloatArray
 from bncourse.functional import (
     BatchStatistics,
-    _affine_normalize,
+    _as_column,
+    _backward_from_normalized,
+    _standardize,
     batch_norm,
-    batch_norm_backward,
     batch_statistics,
 )
 
@@ -64,6 +65,17 @@ DEFAULTS: dict[str, ConventionDefaults] = {
 }
 
 _STATE_KEYS = ("gamma", "beta", "running_mean", "running_var", "num_batches_tracked")
+
+
+@dataclass(frozen=True)
+class _TrainingPass:
+    """What a training-mode forward pass leaves for the backward pass (shapes as x, or broadcastable)."""
+
+    x_hat: FloatArray
+    inv_std: FloatArray
+    gamma: FloatArray
+    axis: int
+    x_dtype: np.dtype[Any]
 
 
 class BatchNorm:
@@ -124,7 +136,8 @@ class BatchNorm:
         # Gradients of the last backward(), kept like a framework's .grad for an optimizer to use.
         self.dgamma: FloatArray = np.zeros_like(self.gamma)
         self.dbeta: FloatArray = np.zeros_like(self.beta)
-        self._last_training_input: tuple[FloatArray, FloatArray] | None = None
+        # What backward() needs from the last training-mode call: x̂, 1/sqrt(σ²+ε), γ, axis, dtype of x.
+        self._last_training_pass: _TrainingPass | None = None
 
     def _checked_momentum(self, momentum: float | None | _Default) -> float | None:
         if momentum is None:
@@ -153,10 +166,13 @@ class BatchNorm:
         # One pass for the statistics: they normalize the batch and feed the running averages.
         stats = batch_statistics(x_arr, axis)
         # The statistics come from x itself, so they need no checking as user-given statistics would.
-        y = _affine_normalize(x_arr, self.gamma, self.beta, stats.mean, stats.var, self.eps, axis)
+        x_hat, inv_std = _standardize(x_arr, stats.mean, stats.var, self.eps, axis)
+        y: FloatArray = (_as_column(self.gamma, x_arr, axis) * x_hat + _as_column(self.beta, x_arr, axis)).astype(
+            x_arr.dtype, copy=False
+        )
         # Only now, after every check has passed, is any state changed.
         self._update_running_statistics(stats)
-        self._last_training_input = (x_arr.copy(), self.gamma.copy())
+        self._last_training_pass = _TrainingPass(x_hat, inv_std, self.gamma.copy(), axis, x_arr.dtype)
         return y
 
     def _checked_input(self, x: ArrayLike) -> FloatArray:
@@ -194,10 +210,16 @@ class BatchNorm:
         """Gradients ``(dx, dgamma, dbeta)`` of the last ``training=True`` call, given ``dy = ∂L/∂y``.
 
         ``dgamma`` and ``dbeta`` are also kept as attributes, for an optimizer."""
-        if self._last_training_input is None:
+        last = self._last_training_pass
+        if last is None:
             raise RuntimeError("backward() needs a previous call with training=True")
-        x, gamma = self._last_training_input
-        dx, self.dgamma, self.dbeta = batch_norm_backward(dy, x, gamma, eps=self.eps, axis=self.axis)
+        dy_arr = _checks.input_array("dy", dy)
+        if dy_arr.shape != last.x_hat.shape:
+            raise ValueError(f"dy must have the shape of the last training input, {last.x_hat.shape}, got {dy_arr.shape}")
+        # The forward pass's x̂ and 1/σ: the batch statistics are not computed a second time.
+        dx, self.dgamma, self.dbeta = _backward_from_normalized(
+            dy_arr, last.x_hat, last.inv_std, last.gamma, last.axis, last.x_dtype
+        )
         return dx, self.dgamma, self.dbeta
 
     def state_dict(self) -> dict[str, Any]:

@@ -104,8 +104,10 @@ class MLP:
         batch_norm: insert :class:`~bncourse.BatchNorm` (PyTorch convention) after every hidden Dense layer.
             Those Dense layers then have no bias: BN subtracts the batch mean, so a bias before it has no
             effect on the output and a gradient of exactly zero (Σ dx = 0 per channel); BN's β replaces it.
-        init_scale: weights are drawn from :math:`\\mathcal N(0, \\text{init\\_scale}^2/\\text{fan\\_in})`;
-            1 is LeCun initialization, biases start at 0.
+        init_scale: hidden layers' weights are drawn from
+            :math:`\\mathcal N(0, \\text{init\\_scale}^2/\\text{fan\\_in})`; 1 is LeCun initialization.
+            The output layer always starts with LeCun initialization (so a changed ``init_scale`` changes
+            only the layers BN can sit behind, not the size of the first logits); biases start at 0.
         momentum: the BN layers' running-average momentum (PyTorch's meaning).
         seed: seeds the initial weights, so two models built alike are identical.
     """
@@ -129,7 +131,7 @@ class MLP:
         self.activation: ActivationName = activation
         self.dense = [
             Dense(
-                rng.normal(0.0, scale / np.sqrt(fan_in), (fan_in, fan_out)),
+                rng.normal(0.0, (scale if index < len(sizes) - 2 else 1.0) / np.sqrt(fan_in), (fan_in, fan_out)),
                 None if batch_norm and index < len(sizes) - 2 else np.zeros(fan_out),
             )
             for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]))

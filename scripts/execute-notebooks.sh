@@ -12,11 +12,22 @@ if [[ $# == 0 ]]; then
 else
     notebooks=("${@/#/book/}") && notebooks=("${notebooks[@]/%/.ipynb}")
 fi
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 for notebook in "${notebooks[@]}"; do
     echo "== executing $notebook"
-    .venv/bin/jupyter execute --inplace --kernel_name=bncourse "$notebook" 2>&1 | grep -v '^\[NbClientApp\]' || true
+    .venv/bin/jupyter execute --inplace --kernel_name=bncourse "$notebook" > "$log" 2>&1 || { cat "$log"; exit 1; }
 done
+# nbclient stamps each cell with execution times: volatile, so not committed.
+.venv/bin/python - "${notebooks[@]}" <<'PY'
+import sys, nbformat
+for path in sys.argv[1:]:
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
+    nbformat.write(notebook, path)
+PY
 echo "== nbval under the perturbed configuration"
 set -a; source scripts/numerics.env; source scripts/numerics-perturbed.env; set +a
-.venv/bin/python -m pytest "${notebooks[@]}" --nbval --nbval-current-env \
+.venv/bin/python -m pytest "${notebooks[@]}" --nbval --nbval-current-env -n 2 --dist loadfile \
     --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q

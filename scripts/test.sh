@@ -12,6 +12,9 @@ bash scripts/setup-browser.sh
 # The pinned numerical environment (BLAS kernels, SIMD, threads, TensorFlow switches): see the file.
 set -a; source scripts/numerics.env; set +a
 nbval=(--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg)
+# Two pytest workers, one per core (every kernel and test is single-threaded); a file stays on one worker,
+# so a notebook's cells run in order in one kernel.
+parallel=(-n 2 --dist loadfile)
 
 echo "== type check (mypy --strict)"
 .venv/bin/mypy
@@ -24,13 +27,13 @@ rm -f _build.log
 # nbval runs each notebook in the kernel its metadata names: 'bncourse', whose kernel.json carries
 # scripts/numerics.env (scripts/setup.sh installs it into .venv).
 echo "== unit tests, notebook hygiene, site (HTML and browser), nbval (pinned numerics)"
-.venv/bin/python -m pytest tests book "${nbval[@]}" --cov=bncourse --cov-report=term "$@"
+.venv/bin/python -m pytest tests book "${nbval[@]}" "${parallel[@]}" --cov=bncourse --cov-report=term "$@"
 
 # Every printed number must survive round-off: the same notebooks, other BLAS kernels, other SIMD loops,
 # more threads. A kernel spec's env would override these, so this pass uses the current environment.
 echo "== nbval under a perturbed numerical configuration (scripts/numerics-perturbed.env)"
 set -a; source scripts/numerics-perturbed.env; set +a
 status=0
-.venv/bin/python -m pytest book "${nbval[@]}" --nbval-current-env -p no:cacheprovider "$@" || status=$?
+.venv/bin/python -m pytest book "${nbval[@]}" "${parallel[@]}" --nbval-current-env -p no:cacheprovider "$@" || status=$?
 # 5 = every notebook cell deselected by the extra arguments (e.g. -k torch): nothing to re-check.
 [[ $status == 0 || $status == 5 ]] || exit "$status"

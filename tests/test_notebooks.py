@@ -34,7 +34,10 @@ def test_notebook_was_executed_top_to_bottom(path: Path) -> None:
     assert counts == list(range(1, len(counts) + 1)), (
         f"{path.name}: execution counts {counts} are not 1..{len(counts)}: re-run the notebook from a fresh kernel"
     )
-    assert notebook.metadata.get("kernelspec", {}).get("name") == "python3"
+    # The kernel with the pinned numerics (scripts/numerics.env), so Jupyter and nbval run it the same way.
+    assert notebook.metadata.get("kernelspec", {}).get("name") == "bncourse"
+    timed = [i for i, cell in enumerate(notebook.cells) if "execution" in cell.metadata]
+    assert not timed, f"{path.name}: cells {timed} carry execution timestamps in their metadata"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -1,0 +1,71 @@
+"""The pinned numerical environment: one definition (scripts/numerics.env), carried by the Jupyter kernel every
+notebook names, and a perturbed configuration that really changes round-off (else the second nbval pass of
+scripts/test.sh would prove nothing)."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from scripts import numerics
+
+PINNED = numerics.read_env(numerics.PINNED)
+PERTURBED = numerics.read_env(numerics.PERTURBED)
+
+
+def test_the_pinned_environment_fixes_kernels_threads_and_frameworks() -> None:
+    for key in ["OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES", "ATEN_CPU_CAPABILITY", "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL"]:
+        assert key in PINNED, key
+    assert PINNED["OMP_NUM_THREADS"] == PINNED["OPENBLAS_NUM_THREADS"] == "1"
+
+
+def test_the_perturbed_configuration_changes_only_pinned_settings_and_each_one() -> None:
+    assert set(PERTURBED) <= set(PINNED)
+    assert all(PERTURBED[key] != PINNED[key] for key in PERTURBED)
+
+
+def test_read_env_refuses_a_line_it_cannot_read(tmp_path) -> None:
+    bad = tmp_path / "bad.env"
+    bad.write_text('# fine\nOK=1\nQUOTED="a b"\n')
+    with pytest.raises(ValueError, match=r"bad.env:3: expected KEY=value"):
+        numerics.read_env(bad)
+
+
+def test_the_installed_kernel_carries_the_pinned_environment() -> None:
+    path = os.path.join(sys.prefix, "share", "jupyter", "kernels", numerics.KERNEL_NAME, "kernel.json")
+    if not os.path.exists(path):
+        pytest.fail(f"{path} is missing: scripts/setup.sh installs it")
+    with open(path) as spec:
+        kernel = json.load(spec)
+    assert kernel["env"] == PINNED
+    assert kernel["argv"][0] == sys.executable
+
+
+def test_test_sh_and_the_kernel_read_the_same_file() -> None:
+    script = (numerics.HERE / "test.sh").read_text()
+    assert "source scripts/numerics.env" in script and "source scripts/numerics-perturbed.env" in script
+
+
+PROBE = """
+import hashlib, numpy as np, torch
+rng = np.random.default_rng(0)
+a, b = rng.normal(size=(60, 100)), rng.normal(size=(100, 100))
+t = torch.from_numpy(a).float()
+print(hashlib.sha256(np.exp(a).tobytes() + (a @ b).tobytes() + torch.tanh(t @ t.T).numpy().tobytes()).hexdigest())
+"""
+
+
+def _probe(settings: dict[str, str]) -> str:
+    env = {**os.environ, **settings}
+    return subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="the settings name x86-64 kernels")
+def test_the_perturbed_configuration_changes_round_off() -> None:
+    pinned = _probe(PINNED)
+    assert _probe(PINNED) == pinned  # the probe itself is repeatable
+    assert _probe({**PINNED, **PERTURBED}) != pinned
