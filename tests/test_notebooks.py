@@ -36,6 +36,8 @@ def test_notebook_was_executed_top_to_bottom(path: Path) -> None:
     )
     # The kernel with the pinned numerics (scripts/numerics.env), so Jupyter and nbval run it the same way.
     assert notebook.metadata.get("kernelspec", {}).get("name") == "bncourse"
+    ids = [cell.get("id") for cell in notebook.cells]
+    assert len(set(ids)) == len(ids), f"{path.name}: cell ids are not unique"
     timed = [i for i, cell in enumerate(notebook.cells) if "execution" in cell.metadata]
     assert not timed, f"{path.name}: cells {timed} carry execution timestamps in their metadata"
 
