@@ -69,3 +69,21 @@ def test_the_perturbed_configuration_changes_round_off() -> None:
     pinned = _probe(PINNED)
     assert _probe(PINNED) == pinned  # the probe itself is repeatable
     assert _probe({**PINNED, **PERTURBED}) != pinned
+
+
+def test_a_kernel_started_by_name_runs_under_the_pinned_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What nbval, `jupyter execute` and JupyterLab do with the notebooks' kernel name; the caller's own
+    # environment (here: the perturbed one) must not leak into the kernel.
+    from jupyter_client.manager import start_new_kernel
+
+    for key, value in PERTURBED.items():
+        monkeypatch.setenv(key, value)
+    manager, client = start_new_kernel(kernel_name=numerics.KERNEL_NAME)
+    try:
+        seen: list[str] = []
+        code = "import os, json; print(json.dumps({k: os.environ.get(k) for k in %r}))" % sorted(PINNED)
+        client.execute_interactive(code, output_hook=lambda msg: seen.append(msg["content"].get("text", "")))
+        assert json.loads("".join(seen)) == {key: PINNED[key] for key in sorted(PINNED)}
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
