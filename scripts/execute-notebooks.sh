@@ -29,5 +29,6 @@ for path in sys.argv[1:]:
 PY
 echo "== nbval under the perturbed configuration"
 set -a; source scripts/numerics.env; source scripts/numerics-perturbed.env; set +a
+export MPLCONFIGDIR="$PWD/.venv/matplotlib"  # the font cache scripts/setup.sh built
 .venv/bin/python -m pytest "${notebooks[@]}" --nbval --nbval-current-env -n 2 --dist loadfile \
     --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q

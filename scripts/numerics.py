@@ -10,6 +10,8 @@ which is why the perturbed nbval pass runs in the current environment instead.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +19,10 @@ HERE = Path(__file__).resolve().parent
 PINNED = HERE / "numerics.env"
 PERTURBED = HERE / "numerics-perturbed.env"
 KERNEL_NAME = "bncourse"
+# Matplotlib's font cache lives in the environment, built once by install-kernel: a cache shared through
+# $HOME can point at fonts of another (deleted) environment, and a first build logs a warning to stderr;
+# either would land in a notebook's output.
+MATPLOTLIB_CONFIG = Path(sys.prefix) / "matplotlib"
 KERNEL_DISPLAY_NAME = "Python 3 (bncourse, pinned numerics)"
 
 
@@ -40,13 +46,21 @@ def kernel_spec() -> dict[str, object]:
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": KERNEL_DISPLAY_NAME,
         "language": "python",
-        "env": read_env(PINNED),
+        "env": {**read_env(PINNED), "MPLCONFIGDIR": str(MATPLOTLIB_CONFIG)},
         "metadata": {"debugger": True},
     }
 
 
+def build_font_cache() -> None:
+    """Build Matplotlib's font cache in :data:`MATPLOTLIB_CONFIG` now, so no notebook cell has to."""
+    env = {**os.environ, "MPLCONFIGDIR": str(MATPLOTLIB_CONFIG)}
+    code = "import matplotlib.font_manager as f; f._load_fontmanager(try_read_cache=False)"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+
+
 def install_kernel(prefix: Path = Path(sys.prefix)) -> Path:
     """Write the kernel spec under ``prefix/share/jupyter/kernels/bncourse/`` and return its path."""
+    build_font_cache()
     path = prefix / "share" / "jupyter" / "kernels" / KERNEL_NAME / "kernel.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(kernel_spec(), indent=1) + "\n")

@@ -11,6 +11,7 @@ bash scripts/setup-browser.sh
 
 # The pinned numerical environment (BLAS kernels, SIMD, threads, TensorFlow switches): see the file.
 set -a; source scripts/numerics.env; set +a
+export MPLCONFIGDIR="$PWD/.venv/matplotlib"  # the font cache scripts/setup.sh built
 nbval=(--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg)
 # Two pytest workers, one per core (every kernel and test is single-threaded); a file stays on one worker,
 # so a notebook's cells run in order in one kernel.

@@ -41,7 +41,8 @@ def test_the_installed_kernel_carries_the_pinned_environment() -> None:
         pytest.fail(f"{path} is missing: scripts/setup.sh installs it")
     with open(path) as spec:
         kernel = json.load(spec)
-    assert kernel["env"] == PINNED
+    assert kernel["env"] == {**PINNED, "MPLCONFIGDIR": str(numerics.MATPLOTLIB_CONFIG)}
+    assert any(numerics.MATPLOTLIB_CONFIG.glob("fontlist-*.json")), "no font cache: scripts/setup.sh builds it"
     assert kernel["argv"][0] == sys.executable
 
 
