@@ -132,7 +132,7 @@ def batch_norm(
     else:
         mu = _checks.per_channel("mean", mean, num_channels)
         sigma2 = _checks.nonnegative("var", _checks.per_channel("var", var, num_channels))
-    return _affine_normalize(x_arr, gamma_arr, beta_arr, mu, sigma2, eps_f, ax)
+    return _affine_normalize(x_arr, gamma_arr, beta_arr, mu, sigma2, eps_f, ax)[0]
 
 
 def _as_column(v: FloatArray, x: FloatArray, axis: int) -> FloatArray:
@@ -158,11 +158,12 @@ def _affine_normalize(
     var: FloatArray,
     eps: float,
     axis: int,
-) -> FloatArray:
-    """``γ x̂ + β``, computed in the computation dtype and returned in ``x.dtype``."""
-    x_hat, _ = _standardize(x, mean, var, eps, axis)
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``y = γ x̂ + β`` (in ``x.dtype``), with the ``x̂`` and ``1 / sqrt(σ² + ε)`` it was computed from
+    (in the computation dtype), which a training-mode layer keeps for its backward pass."""
+    x_hat, inv_std = _standardize(x, mean, var, eps, axis)
     y: FloatArray = (_as_column(gamma, x, axis) * x_hat + _as_column(beta, x, axis)).astype(x.dtype, copy=False)
-    return y
+    return y, x_hat, inv_std
 
 
 def batch_norm_backward(

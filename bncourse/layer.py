@@ -32,9 +32,8 @@ from bncourse import _checks
 from bncourse._checks import FloatArray
 from bncourse.functional import (
     BatchStatistics,
-    _as_column,
+    _affine_normalize,
     _backward_from_normalized,
-    _standardize,
     batch_norm,
     batch_statistics,
 )
@@ -166,10 +165,7 @@ class BatchNorm:
         # One pass for the statistics: they normalize the batch and feed the running averages.
         stats = batch_statistics(x_arr, axis)
         # The statistics come from x itself, so they need no checking as user-given statistics would.
-        x_hat, inv_std = _standardize(x_arr, stats.mean, stats.var, self.eps, axis)
-        y: FloatArray = (_as_column(self.gamma, x_arr, axis) * x_hat + _as_column(self.beta, x_arr, axis)).astype(
-            x_arr.dtype, copy=False
-        )
+        y, x_hat, inv_std = _affine_normalize(x_arr, self.gamma, self.beta, stats.mean, stats.var, self.eps, axis)
         # Only now, after every check has passed, is any state changed.
         self._update_running_statistics(stats)
         self._last_training_pass = _TrainingPass(x_hat, inv_std, self.gamma.copy(), axis, x_arr.dtype)

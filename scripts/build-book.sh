@@ -6,8 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The pinned numerics (scripts/numerics.env). The build renders the committed outputs and executes
 # nothing, but should execution ever be switched on, it runs under the same settings as the tests.
-set -a; source scripts/numerics.env; set +a
-export MPLCONFIGDIR="$PWD/.venv/matplotlib"  # the font cache scripts/setup.sh built
+source scripts/numerics.sh
 
 # MathJax is served from the site itself, so equations render with no internet.
 rm -rf book/_static/vendor

@@ -28,7 +28,6 @@ for path in sys.argv[1:]:
     nbformat.write(notebook, path)
 PY
 echo "== nbval under the perturbed configuration"
-set -a; source scripts/numerics.env; source scripts/numerics-perturbed.env; set +a
-export MPLCONFIGDIR="$PWD/.venv/matplotlib"  # the font cache scripts/setup.sh built
+source scripts/numerics.sh perturbed
 .venv/bin/python -m pytest "${notebooks[@]}" --nbval --nbval-current-env -n 2 --dist loadfile \
     --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q

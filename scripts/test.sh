@@ -10,8 +10,7 @@ bash scripts/setup.sh
 bash scripts/setup-browser.sh
 
 # The pinned numerical environment (BLAS kernels, SIMD, threads, TensorFlow switches): see the file.
-set -a; source scripts/numerics.env; set +a
-export MPLCONFIGDIR="$PWD/.venv/matplotlib"  # the font cache scripts/setup.sh built
+source scripts/numerics.sh
 nbval=(--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg)
 # Two pytest workers, one per core (every kernel and test is single-threaded); a file stays on one worker,
 # so a notebook's cells run in order in one kernel.
@@ -33,7 +32,7 @@ echo "== unit tests, notebook hygiene, site (HTML and browser), nbval (pinned nu
 # Every printed number must survive round-off: the same notebooks, other BLAS kernels, other SIMD loops,
 # more threads. A kernel spec's env would override these, so this pass uses the current environment.
 echo "== nbval under a perturbed numerical configuration (scripts/numerics-perturbed.env)"
-set -a; source scripts/numerics-perturbed.env; set +a
+source scripts/numerics.sh perturbed
 status=0
 .venv/bin/python -m pytest book "${nbval[@]}" "${parallel[@]}" --nbval-current-env -p no:cacheprovider "$@" || status=$?
 # 5 = every notebook cell deselected by the extra arguments (e.g. -k torch): nothing to re-check.

@@ -46,9 +46,12 @@ def test_the_installed_kernel_carries_the_pinned_environment() -> None:
     assert kernel["argv"][0] == sys.executable
 
 
-def test_test_sh_and_the_kernel_read_the_same_file() -> None:
-    script = (numerics.HERE / "test.sh").read_text()
-    assert "source scripts/numerics.env" in script and "source scripts/numerics-perturbed.env" in script
+def test_the_scripts_and_the_kernel_read_the_same_files() -> None:
+    shared = (numerics.HERE / "numerics.sh").read_text()
+    assert "source scripts/numerics.env" in shared and "source scripts/numerics-perturbed.env" in shared
+    assert f'MPLCONFIGDIR="$PWD/.venv/{numerics.MATPLOTLIB_CONFIG.name}"' in shared
+    test_sh = (numerics.HERE / "test.sh").read_text()
+    assert "source scripts/numerics.sh\n" in test_sh and "source scripts/numerics.sh perturbed\n" in test_sh
 
 
 PROBE = """
