@@ -1,30 +1,47 @@
-"""bncourse: a small, readable NumPy implementation of Batch Normalization.
+"""bncourse: a small, readable NumPy implementation of Batch Normalization and its family.
 
-It accompanies the course book in ``book/``: every formula a chapter teaches is implemented
-here, and tested against PyTorch and Keras. NumPy arrays in, NumPy arrays out; the channel
-axis is ``axis`` (default 1; ``-1`` for channels-last). PyTorch and TensorFlow are never
-imported by ``import bncourse``.
+It accompanies the course book in ``book/``: every formula a chapter teaches is implemented here and
+tested against PyTorch and Keras. NumPy arrays in, NumPy arrays out; the channel axis is ``axis``
+(default 1; ``-1`` for channels-last). ``import bncourse`` imports NumPy and nothing else.
 
-Modules: ``functional`` (forward, backward), ``layer`` (``BatchNorm``), ``backprop`` (the backward pass
-along the computation graph), ``inference`` (Algorithm 2's population statistics), ``convert`` (BN state to and from PyTorch and Keras), ``mlp`` (a NumPy
-MLP with optional BN and an SGD loop), ``data`` (offline digits), ``display`` (tables for notebooks).
+Where each idea lives:
+
+- ``kernel``: the normalization itself, with no checks: moments over given axes → standardize → affine,
+  and the closed-form backward over the same axes. Every normalization is these few lines with other axes.
+- ``functional``: ``batch_norm``, ``batch_norm_backward``, ``batch_statistics``: check the arguments once,
+  then call the kernel with batch norm's axes. (LayerNorm, GroupNorm and InstanceNorm go beside them, on
+  the same kernel, with their own axes.)
+- ``convention``: ``Convention``, and ``TORCH`` and ``KERAS``: defaults, the running-statistics update,
+  which variance is stored, and how momentum translates between them.
+- ``layer``: ``BatchNorm``, the layer with running statistics, in either convention.
+- ``inference``: Algorithm 2's ``population_statistics`` and ``recalibrate`` for any model's BN layers.
+- ``backprop``: the backward pass node by node along the graph, and the "detached" variant.
+- ``convert``: BN state to and from ``torch.nn.BatchNorm*d`` and ``keras.layers.BatchNormalization``
+  (the frameworks are imported only when these functions are called).
+- ``gradcheck``: centred finite differences. ``validation``: the argument checks every public function uses.
+- ``course`` (a subpackage with more dependencies): the chapters' data, MLP, training loops, CNNs, tables
+  and tolerances. Folding BN into the previous layer and a GPU kernel will sit beside ``functional``.
+
+Every backward function returns ``Gradients(dx, dgamma, dbeta)``.
 """
 
-from bncourse.functional import BatchStatistics, batch_norm, batch_norm_backward, batch_statistics
 from bncourse.backprop import GraphGradients, batch_norm_backward_detached, batch_norm_backward_graph
+from bncourse.convention import CONVENTIONS, KERAS, TORCH, Convention
 from bncourse.convert import from_keras, from_torch, to_keras, to_torch, with_convention
-from bncourse.display import Table, median_range, percent_band
-from bncourse.inference import population_statistics
-from bncourse.layer import DEFAULTS, BatchNorm
+from bncourse.functional import BatchStatistics, batch_norm, batch_norm_backward, batch_statistics
+from bncourse.inference import population_statistics, recalibrate
+from bncourse.kernel import Gradients
+from bncourse.layer import BatchNorm
 
 __all__ = [
-    "DEFAULTS",
+    "CONVENTIONS",
+    "KERAS",
+    "TORCH",
     "BatchNorm",
     "BatchStatistics",
+    "Convention",
+    "Gradients",
     "GraphGradients",
-    "Table",
-    "median_range",
-    "percent_band",
     "batch_norm",
     "batch_norm_backward",
     "batch_norm_backward_detached",
@@ -33,8 +50,9 @@ __all__ = [
     "from_keras",
     "from_torch",
     "population_statistics",
+    "recalibrate",
     "to_keras",
     "to_torch",
     "with_convention",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -22,34 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from bncourse import validation
+from bncourse.convention import KERAS, TORCH, Convention, require_convention
 from bncourse.layer import BatchNorm
 
 _TORCH_MODULES = {1: "BatchNorm1d", 2: "BatchNorm2d", 3: "BatchNorm3d"}
 
 
-def complement_momentum(momentum: float) -> float:
-    """``1 − momentum``, rounded to 12 decimals so that a round trip returns the value it started from
-    (in floating point, ``1 − (1 − 0.1)`` is ``0.09999999999999998``)."""
-    return round(1.0 - float(momentum), 12)
-
-
-def _keras_momentum(layer: BatchNorm) -> float:
-    if layer.convention == "keras":
-        assert layer.momentum is not None
-        return layer.momentum
-    if layer.momentum is None:
-        raise ValueError(
-            "a torch-convention layer with momentum=None (cumulative average) has no Keras equivalent; "
-            "set layer.momentum to a number first"
-        )
-    return complement_momentum(layer.momentum)
-
-
-def _torch_momentum(layer: BatchNorm) -> float | None:
-    if layer.convention == "torch":
-        return layer.momentum
-    assert layer.momentum is not None
-    return complement_momentum(layer.momentum)
+def _momentum_in(layer: BatchNorm, convention: Convention) -> float | None:
+    return layer.convention.translate_momentum(layer.momentum, convention)
 
 
 def from_torch(module: Any) -> BatchNorm:
@@ -85,11 +66,10 @@ def to_torch(layer: BatchNorm, *, spatial_dims: int = 1, dtype: Any = None) -> A
     ``layer``'s state, its momentum translated to PyTorch's meaning; float32 unless ``dtype`` is given."""
     import torch
 
-    if spatial_dims not in _TORCH_MODULES:
-        raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims!r}")
+    spatial_dims = validation.require_int("spatial_dims", spatial_dims, minimum=1, maximum=3)
     module_type = getattr(torch.nn, _TORCH_MODULES[spatial_dims])
     module = module_type(
-        layer.num_features, eps=layer.eps, momentum=_torch_momentum(layer), dtype=dtype or torch.float32
+        layer.num_features, eps=layer.eps, momentum=_momentum_in(layer, TORCH), dtype=dtype or torch.float32
     )
     with torch.no_grad():
         for name, value in [
@@ -145,11 +125,11 @@ def to_keras(layer: BatchNorm, *, axis: int | None = None, ndim: int = 2, dtype:
     import keras
 
     if axis is None:
-        axis = -1 if layer.convention == "torch" else layer.axis
-    if not isinstance(ndim, int) or ndim < 2:
-        raise ValueError(f"ndim must be an int >= 2, got {ndim!r}")
+        axis = layer.axis if layer.convention is KERAS else KERAS.axis
+    ndim = validation.require_int("ndim", ndim, minimum=2)
+    validation.require_channel_axis(axis, ndim)
     keras_layer = keras.layers.BatchNormalization(
-        axis=axis, momentum=_keras_momentum(layer), epsilon=layer.eps, dtype=dtype
+        axis=axis, momentum=_momentum_in(layer, KERAS), epsilon=layer.eps, dtype=dtype
     )
     shape: list[int | None] = [None] * ndim
     shape[axis] = layer.num_features
@@ -161,17 +141,16 @@ def to_keras(layer: BatchNorm, *, axis: int | None = None, ndim: int = 2, dtype:
     return keras_layer
 
 
-def with_convention(layer: BatchNorm, convention: str, *, axis: int | None = None) -> BatchNorm:
-    """A copy of ``layer`` in the other framework's convention: same γ, β, statistics and ε; momentum
-    translated (Keras ``m`` ↔ PyTorch ``1 − m``). Future training steps follow the new convention."""
-    if convention not in ("torch", "keras"):
-        raise ValueError(f"convention must be 'torch' or 'keras', got {convention!r}")
-    momentum = _torch_momentum(layer) if convention == "torch" else _keras_momentum(layer)
+def with_convention(layer: BatchNorm, convention: Convention | str, *, axis: int | None = None) -> BatchNorm:
+    """A copy of ``layer`` in another convention (``"torch"``, ``"keras"`` or a :class:`~bncourse.Convention`):
+    same γ, β, statistics, ε and channel axis (unless ``axis`` is given); momentum translated (Keras ``m`` ↔
+    PyTorch ``1 − m``). Future training steps follow the new convention."""
+    target = require_convention(convention)
     copy = BatchNorm(
         layer.num_features,
         eps=layer.eps,
-        momentum=momentum,
-        convention=convention,  # type: ignore[arg-type]
+        momentum=_momentum_in(layer, target),
+        convention=target,
         axis=layer.axis if axis is None else axis,
         dtype=layer.gamma.dtype,
     )

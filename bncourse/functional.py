@@ -9,21 +9,23 @@ over every other axis, so each channel sees
 
 values. ``gamma``, ``beta``, ``mean`` and ``var`` have shape ``(C,)``.
 
-Precision. The work is done in float64 (or wider) and the result is cast back to the input's
-dtype: float32 in, float32 out, with float64-accurate statistics. The variance uses two
-passes (mean first, then the mean of squared deviations), which stays accurate when the data
-sit far from zero, where the one-pass ``E[x²] − E[x]²`` cancels catastrophically.
+Each function checks its arguments once (:mod:`bncourse.validation`) and then calls the kernel
+(:mod:`bncourse.kernel`) with the reduction axes of batch norm: every axis except the channel axis.
+Precision: float64 (or wider) inside, the input's dtype out (float32 in, float32 out, with
+float64-accurate statistics).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bncourse import _checks
-from bncourse._checks import FloatArray
+from bncourse import kernel, validation
+from bncourse.kernel import Gradients
+from bncourse.validation import FloatArray
 
 
 class BatchStatistics(NamedTuple):
@@ -40,7 +42,7 @@ class BatchStatistics(NamedTuple):
 
 
 def reduction_axes(ndim: int, axis: int) -> tuple[int, ...]:
-    """All axes except the channel axis: the axes a batch norm averages over."""
+    """All axes except the channel axis (non-negative): the axes a batch norm averages over."""
     return tuple(a for a in range(ndim) if a != axis)
 
 
@@ -51,43 +53,19 @@ def channel_shape(ndim: int, axis: int, num_channels: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _computation_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
-    return np.promote_types(dtype, np.float64)
+def as_channel_column(vector: FloatArray, ndim: int, axis: int) -> FloatArray:
+    """A ``(C,)`` vector reshaped to broadcast along ``axis`` of an ``ndim`` array (a view, no copy)."""
+    return vector.reshape(channel_shape(ndim, axis, vector.shape[0]))
 
 
-def batch_statistics(x: FloatArray, axis: int) -> BatchStatistics:
+def batch_statistics(x: ArrayLike, axis: int = 1) -> BatchStatistics:
     r"""Mean :math:`\mu_B = \frac1m\sum_i x_i` and biased variance
-    :math:`\sigma_B^2 = \frac1m\sum_i (x_i-\mu_B)^2` of each channel.
-
-    ``x`` must already be validated and ``axis`` normalized (non-negative).
-    """
-    axes = reduction_axes(x.ndim, axis)
-    wide = x.astype(_computation_dtype(x.dtype), copy=False)
-    mean = wide.mean(axis=axes, keepdims=True)
-    var = np.square(wide - mean).mean(axis=axes)
-    return BatchStatistics(mean=mean.reshape(-1), var=var, values_per_channel=x.size // x.shape[axis])
-
-
-def _validated(
-    x: ArrayLike, gamma: ArrayLike, eps: float, axis: int
-) -> tuple[FloatArray, FloatArray, float, int]:
-    """Check what the forward and the backward pass share: ``x``, ``axis``, ``gamma`` and ``eps``."""
-    x_arr = _checks.input_array("x", x)
-    ax = _checks.channel_axis(axis, x_arr.ndim)
-    gamma_arr = _checks.per_channel("gamma", gamma, x_arr.shape[ax])
-    return x_arr, gamma_arr, _checks.positive_real("eps", eps), ax
-
-
-def _validated_backward(
-    dy: ArrayLike, x: ArrayLike, gamma: ArrayLike, eps: float, axis: int
-) -> tuple[FloatArray, FloatArray, FloatArray, float, int]:
-    """Check the arguments of a training-mode backward pass: those of :func:`_validated` and ``dy``."""
-    x_arr, gamma_arr, eps_f, ax = _validated(x, gamma, eps, axis)
-    dy_arr = _checks.input_array("dy", dy)
-    if dy_arr.shape != x_arr.shape:
-        raise ValueError(f"dy must have the shape of x, {x_arr.shape}, got {dy_arr.shape}")
-    _checks.more_than_one_value_per_channel(x_arr, ax)
-    return dy_arr, x_arr, gamma_arr, eps_f, ax
+    :math:`\sigma_B^2 = \frac1m\sum_i (x_i-\mu_B)^2` of each channel of ``x`` (more than one value each)."""
+    x_arr = validation.require_batch("x", x)
+    ax = validation.require_channel_axis(axis, x_arr.ndim)
+    validation.require_more_than_one_value_per_channel(x_arr, ax)
+    stats = kernel.moments(x_arr, reduction_axes(x_arr.ndim, ax))
+    return BatchStatistics(stats.mean.reshape(-1), stats.var.reshape(-1), stats.m)
 
 
 def batch_norm(
@@ -120,50 +98,20 @@ def batch_norm(
     Returns:
         ``y``, same shape and dtype as ``x``.
     """
-    x_arr, gamma_arr, eps_f, ax = _validated(x, gamma, eps, axis)
+    x_arr, ax, gamma_arr, eps_f = _require_common(x, axis, gamma, eps)
     num_channels = x_arr.shape[ax]
-    beta_arr = _checks.per_channel("beta", beta, num_channels)
+    beta_arr = validation.require_per_channel("beta", beta, num_channels)
     if (mean is None) != (var is None):
         raise ValueError("mean and var must be given together (inference) or both be None (training)")
+    stats = None
     if mean is None or var is None:
-        _checks.more_than_one_value_per_channel(x_arr, ax)
-        stats = batch_statistics(x_arr, ax)
-        mu, sigma2 = stats.mean, stats.var
+        validation.require_more_than_one_value_per_channel(x_arr, ax)
     else:
-        mu = _checks.per_channel("mean", mean, num_channels)
-        sigma2 = _checks.nonnegative("var", _checks.per_channel("var", var, num_channels))
-    return _affine_normalize(x_arr, gamma_arr, beta_arr, mu, sigma2, eps_f, ax)[0]
-
-
-def _as_column(v: FloatArray, x: FloatArray, axis: int) -> FloatArray:
-    """A ``(C,)`` vector in the computation dtype, shaped to broadcast along ``axis`` of ``x``."""
-    shape = channel_shape(x.ndim, axis, x.shape[axis])
-    return v.astype(_computation_dtype(x.dtype), copy=False).reshape(shape)
-
-
-def _standardize(
-    x: FloatArray, mean: FloatArray, var: FloatArray, eps: float, axis: int
-) -> tuple[FloatArray, FloatArray]:
-    """``x̂ = (x − μ) / sqrt(σ² + ε)`` and ``1 / sqrt(σ² + ε)``, in the computation dtype."""
-    inv_std = 1.0 / np.sqrt(_as_column(var, x, axis) + eps)
-    x_hat = (x.astype(_computation_dtype(x.dtype), copy=False) - _as_column(mean, x, axis)) * inv_std
-    return x_hat, inv_std
-
-
-def _affine_normalize(
-    x: FloatArray,
-    gamma: FloatArray,
-    beta: FloatArray,
-    mean: FloatArray,
-    var: FloatArray,
-    eps: float,
-    axis: int,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """``y = γ x̂ + β`` (in ``x.dtype``), with the ``x̂`` and ``1 / sqrt(σ² + ε)`` it was computed from
-    (in the computation dtype), which a training-mode layer keeps for its backward pass."""
-    x_hat, inv_std = _standardize(x, mean, var, eps, axis)
-    y: FloatArray = (_as_column(gamma, x, axis) * x_hat + _as_column(beta, x, axis)).astype(x.dtype, copy=False)
-    return y, x_hat, inv_std
+        mu = validation.require_per_channel("mean", mean, num_channels)
+        sigma2 = validation.require_nonnegative("var", validation.require_per_channel("var", var, num_channels))
+        stats = kernel.Moments(as_channel_column(mu, x_arr.ndim, ax), as_channel_column(sigma2, x_arr.ndim, ax), 0)
+    column = _columns(x_arr.ndim, ax)
+    return kernel.normalize(x_arr, reduction_axes(x_arr.ndim, ax), column(gamma_arr), column(beta_arr), eps_f, stats).y
 
 
 def batch_norm_backward(
@@ -173,7 +121,7 @@ def batch_norm_backward(
     *,
     eps: float = 1e-5,
     axis: int = 1,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> Gradients:
     r"""Gradients of a training-mode batch norm, given the upstream gradient ``dy = ∂L/∂y``.
 
     With :math:`m` values per channel, :math:`\hat x` and :math:`\sigma_B^2` from the forward
@@ -196,33 +144,40 @@ def batch_norm_backward(
         eps, axis: as in :func:`batch_norm`.
 
     Returns:
-        ``(dx, dgamma, dbeta)``: ``dx`` in the shape and dtype of ``x``; ``dgamma`` and
-        ``dbeta`` of shape ``(C,)`` in the dtype of ``gamma``.
+        :class:`~bncourse.Gradients` ``(dx, dgamma, dbeta)``: ``dx`` in the shape and dtype of ``x``;
+        ``dgamma`` and ``dbeta`` of shape ``(C,)`` in the dtype of ``gamma``.
     """
-    dy_arr, x_arr, gamma_arr, eps_f, ax = _validated_backward(dy, x, gamma, eps, axis)
-    stats = batch_statistics(x_arr, ax)
-    x_hat, inv_std = _standardize(x_arr, stats.mean, stats.var, eps_f, ax)
-    return _backward_from_normalized(dy_arr, x_hat, inv_std, gamma_arr, ax, x_arr.dtype)
+    dy_arr, x_arr, ax, gamma_arr, eps_f = require_backward_arguments(dy, x, gamma, eps, axis)
+    column = _columns(x_arr.ndim, ax)
+    zeros = np.zeros_like(column(gamma_arr))
+    forward = kernel.normalize(x_arr, reduction_axes(x_arr.ndim, ax), column(gamma_arr), zeros, eps_f)
+    return flatten_parameter_gradients(kernel.normalize_backward(dy_arr, forward, column(gamma_arr)))
 
 
-def _backward_from_normalized(
-    dy: FloatArray, x_hat: FloatArray, inv_std: FloatArray, gamma: FloatArray, axis: int, x_dtype: np.dtype[Any]
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """The closed form of :func:`batch_norm_backward`, given the forward pass's ``x̂`` and ``1/sqrt(σ²+ε)``
-    (as :func:`_standardize` returns them). Arguments must already be validated; a layer that kept
-    ``x̂`` from its forward pass calls this directly instead of recomputing the batch statistics."""
-    dtype = _computation_dtype(np.result_type(x_dtype, dy.dtype))
-    axes = reduction_axes(x_hat.ndim, axis)
-    shape = channel_shape(x_hat.ndim, axis, x_hat.shape[axis])
-    m = x_hat.size // x_hat.shape[axis]
-    g = dy.astype(dtype, copy=False)
+def flatten_parameter_gradients(gradients: Gradients) -> Gradients:
+    """The kernel's broadcast-shaped ``dgamma``/``dbeta`` (e.g. ``(1, C, 1, 1)``) as ``(C,)`` vectors."""
+    return Gradients(gradients.dx, gradients.dgamma.reshape(-1), gradients.dbeta.reshape(-1))
 
-    dbeta = g.sum(axis=axes)
-    dgamma = (g * x_hat).sum(axis=axes)
-    scale = gamma.astype(dtype, copy=False).reshape(shape) * inv_std / m
-    dx = scale * (m * g - dbeta.reshape(shape) - x_hat * dgamma.reshape(shape))
-    return (
-        dx.astype(x_dtype, copy=False),
-        dgamma.astype(gamma.dtype, copy=False),
-        dbeta.astype(gamma.dtype, copy=False),
-    )
+
+def require_backward_arguments(
+    dy: ArrayLike, x: ArrayLike, gamma: ArrayLike, eps: float, axis: int
+) -> tuple[FloatArray, FloatArray, int, FloatArray, float]:
+    """The arguments of a training-mode backward pass, checked: ``(dy, x, axis, gamma, eps)`` with
+    ``axis`` non-negative; ``dy`` must have ``x``'s shape and each channel more than one value."""
+    x_arr, ax, gamma_arr, eps_f = _require_common(x, axis, gamma, eps)
+    dy_arr = validation.require_shape("dy", validation.require_batch("dy", dy), x_arr.shape, "x")
+    validation.require_more_than_one_value_per_channel(x_arr, ax)
+    return dy_arr, x_arr, ax, gamma_arr, eps_f
+
+
+def _require_common(x: ArrayLike, axis: int, gamma: ArrayLike, eps: float) -> tuple[FloatArray, int, FloatArray, float]:
+    """What the forward and the backward pass share: ``x``, ``axis``, ``gamma`` and ``eps``."""
+    x_arr = validation.require_batch("x", x)
+    ax = validation.require_channel_axis(axis, x_arr.ndim)
+    gamma_arr = validation.require_per_channel("gamma", gamma, x_arr.shape[ax])
+    return x_arr, ax, gamma_arr, validation.require_positive("eps", eps)
+
+
+def _columns(ndim: int, axis: int) -> Callable[[FloatArray], FloatArray]:
+    """A function that reshapes ``(C,)`` vectors to broadcast along ``axis``."""
+    return lambda vector: as_channel_column(vector, ndim, axis)

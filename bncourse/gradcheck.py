@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bncourse._checks import FloatArray
+from bncourse.validation import FloatArray
 
 
 def numerical_gradient(f: Callable[[], float], array: FloatArray, h: float = 1e-6) -> FloatArray:

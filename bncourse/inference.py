@@ -1,4 +1,4 @@
-r"""Statistics for inference: Algorithm 2 of Ioffe & Szegedy (2015).
+r"""Statistics for inference: Algorithm 2 of Ioffe & Szegedy (2015), for batches and for a whole model.
 
 After training, the paper fixes each channel's normalization with population statistics averaged
 over training mini-batches :math:`\mathcal{B}_1, \dots, \mathcal{B}_k` of ``m`` values each:
@@ -7,20 +7,24 @@ over training mini-batches :math:`\mathcal{B}_1, \dots, \mathcal{B}_k` of ``m`` 
     \mathrm{E}[x] = \frac1k\sum_j \mu_{\mathcal{B}_j}, \qquad
     \mathrm{Var}[x] = \frac{m}{m-1}\cdot\frac1k\sum_j \sigma^2_{\mathcal{B}_j}.
 
-Frameworks keep an exponential running average instead; chapter 5 compares the two and uses these
-statistics to recalibrate a trained model.
+:func:`population_statistics` computes them from batches of one layer's inputs; :func:`recalibrate` puts
+them into every BN layer of a model, whatever the model, by running it over training batches (as
+PyTorch's ``torch.optim.swa_utils.update_bn`` does). Frameworks keep an exponential running average
+instead; the train/inference chapter compares the two.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from bncourse import _checks
-from bncourse._checks import FloatArray
-from bncourse.functional import batch_statistics
+from bncourse import kernel, validation
+from bncourse.functional import reduction_axes
+from bncourse.layer import BatchNorm
+from bncourse.validation import FloatArray
 
 
 def population_statistics(batches: Iterable[ArrayLike], *, axis: int = 1) -> tuple[FloatArray, FloatArray]:
@@ -33,13 +37,13 @@ def population_statistics(batches: Iterable[ArrayLike], *, axis: int = 1) -> tup
     variances: list[FloatArray] = []
     sizes: set[tuple[int, int]] = set()
     for index, batch in enumerate(batches):
-        x = _checks.input_array(f"batches[{index}]", batch)
-        ax = _checks.channel_axis(axis, x.ndim)
-        _checks.more_than_one_value_per_channel(x, ax)
-        stats = batch_statistics(x, ax)
-        sizes.add((x.shape[ax], stats.values_per_channel))
-        means.append(stats.mean)
-        variances.append(stats.var)
+        x = validation.require_batch(f"batches[{index}]", batch)
+        ax = validation.require_channel_axis(axis, x.ndim)
+        validation.require_more_than_one_value_per_channel(x, ax)
+        stats = kernel.moments(x, reduction_axes(x.ndim, ax))
+        sizes.add((x.shape[ax], stats.m))
+        means.append(stats.mean.reshape(-1))
+        variances.append(stats.var.reshape(-1))
     if not means:
         raise ValueError("batches must contain at least one batch")
     if len(sizes) > 1:
@@ -47,7 +51,44 @@ def population_statistics(batches: Iterable[ArrayLike], *, axis: int = 1) -> tup
             f"batches must all have the same (channels, values per channel), got {sorted(sizes)}; "
             "Algorithm 2 averages statistics of equal-size mini-batches"
         )
-    (_, m), = sizes
+    ((_, m),) = sizes
     mean = np.mean(means, axis=0)
     var = m / (m - 1) * np.mean(variances, axis=0)
     return mean, var
+
+
+def recalibrate(
+    layers: Sequence[BatchNorm], batches: Iterable[ArrayLike], forward: Callable[[ArrayLike], object]
+) -> int:
+    """Replace the running statistics of ``layers`` by the equal-weight average over ``batches``.
+
+    ``forward(batch)`` must run the model on one batch **in training mode**, calling each layer once.
+    Before the first batch every layer's running statistics are reset; during the pass each layer's
+    momentum is set so that batch ``t`` gets weight ``1/t`` (PyTorch's ``momentum=None``), so afterwards a
+    torch-convention layer holds exactly Algorithm 2's ``E[μ_B]`` and ``m/(m−1)·E[σ²_B]`` (a keras-convention
+    layer the average of the biased variances it stores). Momenta are restored afterwards, also when
+    ``forward`` raises. Weights, γ and β are not touched. Returns the number of batches used.
+    """
+    layers = list(layers)
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, BatchNorm):
+            raise TypeError(f"layers[{index}] must be a bncourse.BatchNorm, got {type(layer).__name__}")
+    iterator = iter(batches)
+    first = next(iterator, None)
+    if first is None:
+        raise ValueError("batches must contain at least one batch")
+    saved = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+    count = 0
+    try:
+        for batch in itertools.chain([first], iterator):
+            count += 1
+            for layer in layers:
+                layer.momentum = layer.convention.equal_weight_momentum(count)
+            forward(batch)
+    finally:
+        for layer, momentum in zip(layers, saved):
+            layer.momentum = momentum
+    return count
+

@@ -21,12 +21,12 @@ class Case:
         return np.moveaxis(self.x, self.axis, 1)
 
     def batch_at(self, step: int) -> np.ndarray:
-        """A different batch for each training step, rescaled and shifted so that the running
-        statistics must move, with the same |mean| / std conditioning as ``x``."""
-        rng = np.random.default_rng(step)
+        """A different batch for each training step, so that the running statistics must move: ``x``
+        rescaled by ``1 + step/2`` and shifted by ``step`` standard deviations. An affine map of ``x``
+        keeps its |mean| / std conditioning within a few units of ``x``'s; random noise would not (with two
+        values per channel it can make them nearly equal, and float32 frameworks lose digits there)."""
         spread = float(self.x.std()) or 1.0
-        noise = rng.standard_normal(self.x.shape)
-        return (self.x * (1 + 0.5 * step) + (step + noise) * spread).astype(self.x.dtype)
+        return (self.x * (1 + 0.5 * step) + step * spread).astype(self.x.dtype)
 
 
 @st.composite

@@ -8,8 +8,8 @@ Architecture (both frameworks), for inputs of one 8×8 grey channel::
 
 BN goes between each convolution and its ReLU, as in the paper; with BN the convolutions have no bias
 (BN's β replaces it). Training is plain SGD on cross-entropy with a fixed seed, one thread, and test
-accuracy every ``eval_every`` steps: the same protocol as :func:`bncourse.mlp.train`, whose
-:class:`~bncourse.mlp.History` it returns. PyTorch and TensorFlow are imported only when called.
+accuracy every ``eval_every`` steps: the same protocol as :func:`bncourse.course.training.train`, whose
+:class:`~bncourse.course.training.History` it returns. PyTorch and TensorFlow are imported only when called.
 
 ``train_keras_cnn(..., like_torch=True)`` makes the Keras run the *same experiment* as the PyTorch run
 of that seed: the same initial weights (PyTorch's, copied over by :func:`copy_torch_weights_to_keras`),
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from bncourse.data import Split
-from bncourse.mlp import History, minibatches
+from bncourse.course.data import Split
+from bncourse.course.training import History, minibatches
 
 
 def torch_cnn(batch_norm: bool) -> Any:

@@ -94,3 +94,20 @@ def test_torch_cumulative_average_is_the_plain_mean_of_batch_statistics() -> Non
         layer(batch, training=True)
     np.testing.assert_allclose(layer.running_mean, np.mean([b.mean(0) for b in batches], axis=0), rtol=1e-12)
     np.testing.assert_allclose(layer.running_var, np.mean([b.var(0, ddof=1) for b in batches], axis=0), rtol=1e-12)
+
+
+def test_layer_backward_uses_the_forward_pass_statistics() -> None:
+    """The layer keeps x̂ and 1/σ of its training call: changing x afterwards does not change the gradient,
+    which equals the functional backward of the x it saw; the result is the one Gradients type."""
+    rng = np.random.default_rng(4)
+    x, dy = rng.standard_normal((6, 3)) * 2 + 1, rng.standard_normal((6, 3))
+    layer = bn.BatchNorm(3)
+    layer.gamma = rng.uniform(0.5, 2, 3)
+    expected = bn.batch_norm_backward(dy, x, layer.gamma)
+    layer(x, training=True)
+    x *= 10  # the caller reuses its buffer
+    gradients = layer.backward(dy)
+    assert isinstance(gradients, bn.Gradients)
+    for received, wanted in zip(gradients, expected):
+        np.testing.assert_allclose(received, wanted, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(layer.dgamma, gradients.dgamma)

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from bncourse import data, mlp
+from bncourse.course import data, mlp, training
+from bncourse.course.activations import get_activation
 from bncourse.gradcheck import numerical_gradient
-from tests.tolerances import FINITE_DIFFERENCE_TOLERANCE
+from bncourse.course.tolerances import FINITE_DIFFERENCE_TOLERANCE
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
@@ -20,9 +21,9 @@ def test_mlp_gradients_match_finite_differences(activation: str, batch_norm: boo
             norm.beta[:] = rng.standard_normal(norm.beta.shape)
 
     def loss() -> float:
-        return mlp.softmax_cross_entropy(model.forward(x, training=True), labels)[0]
+        return training.softmax_cross_entropy(model.forward(x, training=True), labels)[0]
 
-    _, dlogits = mlp.softmax_cross_entropy(model.forward(x, training=True), labels)
+    _, dlogits = training.softmax_cross_entropy(model.forward(x, training=True), labels)
     model.backward(dlogits)
     analytic = [gradient.copy() for _, gradient in model.parameters()]
     for (parameter, _), gradient in zip(model.parameters(), analytic):
@@ -35,7 +36,7 @@ def test_training_is_deterministic_and_learns() -> None:
     runs = []
     for _ in range(2):
         model = mlp.MLP([64, 32, 10], batch_norm=True, seed=3)
-        runs.append(mlp.train(model, split.x_train, split.y_train, steps=60, batch_size=30, learning_rate=0.1,
+        runs.append(training.train(model, split.x_train, split.y_train, steps=60, batch_size=30, learning_rate=0.1,
                               x_test=split.x_test, y_test=split.y_test, eval_every=30, seed=4))
     assert runs[0].loss == runs[1].loss and runs[0].test_accuracy == runs[1].test_accuracy
     assert np.mean(runs[0].loss[-10:]) < 0.5 * np.mean(runs[0].loss[:10])
@@ -46,14 +47,18 @@ def test_training_is_deterministic_and_learns() -> None:
 def test_divergence_stops_training_with_a_nan(batch_norm: bool) -> None:
     split = data.digits()
     model = mlp.MLP([64, 32, 10], activation="relu", batch_norm=batch_norm, init_scale=10.0, seed=0)
-    history = mlp.train(model, split.x_train, split.y_train, steps=50, batch_size=30, learning_rate=1e300)
+    history = training.train(model, split.x_train, split.y_train, steps=50, batch_size=30, learning_rate=1e300)
     assert np.isnan(history.loss[-1]) and len(history.loss) < 50
 
 
 def test_mlp_checks_its_arguments() -> None:
-    with pytest.raises(ValueError, match="sizes must be at least two positive ints"):
+    with pytest.raises(ValueError, match="sizes must hold at least two layer sizes"):
         mlp.MLP([4])
-    with pytest.raises(ValueError, match="activation must be"):
+    with pytest.raises(ValueError, match=r"sizes\[1\] must be an int >= 1, got 0"):
+        mlp.MLP([4, 0, 2])
+    with pytest.raises(TypeError, match=r"sizes\[1\] must be an int, got float"):
+        mlp.MLP([4, 2.0, 2])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="activation must be 'tanh' or 'sigmoid' or 'relu', got 'gelu'"):
         mlp.MLP([4, 2], activation="gelu")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="init_scale must be a finite number > 0"):
         mlp.MLP([4, 2], init_scale=0)
@@ -90,15 +95,15 @@ def test_recalibration_gives_algorithm_2_statistics_of_each_layer_input() -> Non
     np.testing.assert_allclose(model.norms[0].running_var, var, rtol=1e-12)
     assert [norm.momentum for norm in model.norms] == [0.1, 0.1]
     assert model.norms[1].num_batches_tracked == 5
-    with pytest.raises(ValueError, match=r"batch_size must be an int in \[2, 40\]"):
+    with pytest.raises(ValueError, match=r"batch_size must be an int in \[2, 40\], got 1"):
         model.recalibrate(x, batch_size=1)
 
 
 def test_saturation_masks() -> None:
     h = np.array([-1.0, -0.995, 0.0, 0.005, 0.5, 0.995])
-    assert mlp.saturated("tanh", h).tolist() == [True, True, False, False, False, True]
-    assert mlp.saturated("sigmoid", h).tolist() == [True, True, True, True, False, True]
-    assert mlp.saturated("relu", h).tolist() == [False, False, True, False, False, False]
+    assert get_activation("tanh").saturated(h).tolist() == [True, True, False, False, False, True]
+    assert get_activation("sigmoid").saturated(h).tolist() == [True, True, True, True, False, True]
+    assert get_activation("relu").saturated(h).tolist() == [False, False, True, False, False, False]
 
 
 def test_layer_statistics_of_a_deep_sigmoid_network_show_vanishing_gradients() -> None:
@@ -109,7 +114,7 @@ def test_layer_statistics_of_a_deep_sigmoid_network_show_vanishing_gradients() -
     ratios = {}
     for batch_norm in (False, True):
         model = mlp.MLP([64] + [50] * 8 + [10], activation="sigmoid", batch_norm=batch_norm, seed=0)
-        stats = mlp.layer_statistics(model, x, labels)
+        stats = training.layer_statistics(model, x, labels)
         assert len(stats.activations) == len(stats.weight_grad_norms) == len(stats.saturated_share) == 8
         assert stats.pre_activation_grads[0].shape == (100, 50) and stats.loss > 2.0
         ratios[batch_norm] = stats.weight_grad_norms[0] / stats.weight_grad_norms[-1]

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import bncourse as bn
 from tests.strategies import Case, cases
-from tests.tolerances import assert_close
+from bncourse.course.tolerances import assert_close
 
 
 @given(cases(dtypes=(np.float64,)), st.integers(0, 2**31 - 1))
@@ -20,6 +20,8 @@ def test_graph_backward_equals_the_closed_form(case: Case, seed: int) -> None:
     assert_close(graph.dbeta, dbeta)
     assert graph.dvar.shape == graph.dmean.shape == case.gamma.shape
     assert graph.dx_hat.shape == case.x.shape
+    # One gradients type: the graph form is a Gradients and unpacks as one.
+    assert isinstance(graph, bn.Gradients) and [g.shape for g in graph] == [dx.shape, dgamma.shape, dbeta.shape]
 
 
 def test_graph_node_gradients_match_torch_autograd() -> None:
@@ -44,8 +46,12 @@ def test_graph_node_gradients_match_torch_autograd() -> None:
 def test_detached_gradient_is_not_the_gradient() -> None:
     rng = np.random.default_rng(2)
     x, dy, gamma = rng.standard_normal((8, 2)), rng.standard_normal((8, 2)), np.ones(2)
-    detached = bn.batch_norm_backward_detached(dy, x, gamma)
-    true_dx, _, _ = bn.batch_norm_backward(dy, x, gamma)
+    detached_gradients = bn.batch_norm_backward_detached(dy, x, gamma)
+    true_gradients = bn.batch_norm_backward(dy, x, gamma)
+    detached, true_dx = detached_gradients.dx, true_gradients.dx
+    # γ and β do not move the batch statistics: their gradients are the true ones.
+    assert_close(detached_gradients.dgamma, true_gradients.dgamma)
+    assert_close(detached_gradients.dbeta, true_gradients.dbeta)
     assert np.max(np.abs(detached - true_dx)) > 0.1
     # It is γ·dy/σ exactly, and unlike the true gradient it does not sum to zero.
     assert_close(detached, dy / np.sqrt(x.var(0) + 1e-5))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import bncourse as bn
 from tests.strategies import Case, cases
-from tests.tolerances import assert_close
+from bncourse.course.tolerances import assert_close
 
 TORCH_DTYPE = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
@@ -24,17 +24,17 @@ def torch_bn(case: Case, momentum: float | None = 0.1) -> torch.nn.Module:
     return module
 
 
-def to_torch(x: np.ndarray, axis: int) -> torch.Tensor:
+def as_torch_layout(x: np.ndarray, axis: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, axis, 1)))
 
 
-def from_torch(t: torch.Tensor, axis: int) -> np.ndarray:
+def from_torch_layout(t: torch.Tensor, axis: int) -> np.ndarray:
     return np.moveaxis(t.detach().numpy(), 1, axis)
 
 
 @given(cases())
 def test_training_output_matches_torch(case: Case) -> None:
-    expected = from_torch(torch_bn(case).train()(to_torch(case.x, case.axis)), case.axis)
+    expected = from_torch_layout(torch_bn(case).train()(as_torch_layout(case.x, case.axis)), case.axis)
     actual = bn.batch_norm(case.x, case.gamma, case.beta, eps=1e-5, axis=case.axis)
     assert actual.dtype == case.x.dtype
     assert_close(actual, expected)
@@ -49,7 +49,7 @@ def test_inference_output_matches_torch(case: Case, seed: int) -> None:
     module = torch_bn(case)
     module.running_mean.copy_(torch.from_numpy(mean))
     module.running_var.copy_(torch.from_numpy(var))
-    expected = from_torch(module.eval()(to_torch(case.x, case.axis)), case.axis)
+    expected = from_torch_layout(module.eval()(as_torch_layout(case.x, case.axis)), case.axis)
     actual = bn.batch_norm(case.x, case.gamma, case.beta, axis=case.axis, mean=mean, var=var)
     assert_close(actual, expected)
 
@@ -62,22 +62,22 @@ def test_running_statistics_match_torch_over_several_steps(case: Case, momentum:
     layer.gamma, layer.beta = case.gamma.copy(), case.beta.copy()
     for step in range(4):
         x = case.batch_at(step)
-        assert_close(layer(x, training=True), from_torch(module(to_torch(x, case.axis)), case.axis))
+        assert_close(layer(x, training=True), from_torch_layout(module(as_torch_layout(x, case.axis)), case.axis))
     assert_close(layer.running_mean, module.running_mean.numpy())
     assert_close(layer.running_var, module.running_var.numpy())
     assert layer.num_batches_tracked == int(module.num_batches_tracked) == 4
     module.eval()
-    assert_close(layer(case.x, training=False), from_torch(module(to_torch(case.x, case.axis)), case.axis))
+    assert_close(layer(case.x, training=False), from_torch_layout(module(as_torch_layout(case.x, case.axis)), case.axis))
 
 
 @given(cases(dtypes=(np.float64,)), st.integers(0, 2**31 - 1))
 def test_gradients_match_torch_autograd(case: Case, seed: int) -> None:
     dy = np.random.default_rng(seed).standard_normal(case.x.shape)
-    x_t = to_torch(case.x, case.axis).requires_grad_(True)
+    x_t = as_torch_layout(case.x, case.axis).requires_grad_(True)
     module = torch_bn(case).train()
-    module(x_t).backward(to_torch(dy, case.axis))
+    module(x_t).backward(as_torch_layout(dy, case.axis))
     dx, dgamma, dbeta = bn.batch_norm_backward(dy, case.x, case.gamma, axis=case.axis)
-    assert_close(dx, from_torch(x_t.grad, case.axis))
+    assert_close(dx, from_torch_layout(x_t.grad, case.axis))
     assert_close(dgamma, module.weight.grad.numpy())
     assert_close(dbeta, module.bias.grad.numpy())
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 
 import bncourse as bn
 from tests.strategies import Case, cases
-from tests.tolerances import assert_close
+from bncourse.course.tolerances import assert_close
 
 keras = pytest.importorskip("keras")
 

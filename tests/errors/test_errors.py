@@ -71,7 +71,7 @@ def test_batch_norm_backward_refuses_bad_input(kwargs: dict, error: type, messag
         ({"momentum": "0.1"}, TypeError, r"momentum must be a real number in \[0, 1\], got str"),
         ({"momentum": None, "convention": "keras"}, ValueError, r"momentum=None .* only with convention='torch'"),
         ({"eps": 0.0}, ValueError, r"eps must be a finite number > 0"),
-        ({"convention": "tf"}, ValueError, r"convention must be 'torch' or 'keras', got 'tf'"),
+        ({"convention": "tf"}, ValueError, r"convention must be 'torch' or 'keras' \(or a Convention\), got 'tf'"),
         ({"axis": 0}, ValueError, r"axis must not be the batch axis 0"),
         ({"axis": "1"}, TypeError, r"axis must be an int"),
         ({"dtype": np.int32}, TypeError, r"dtype must be a floating-point dtype, got int32"),
@@ -82,9 +82,17 @@ def test_layer_constructor_refuses_bad_arguments(kwargs: dict, error: type, mess
         bn.BatchNorm(3, **kwargs)
 
 
-@pytest.mark.parametrize("num_features", [0, -2, 2.0, True])
-def test_layer_needs_a_positive_number_of_features(num_features: object) -> None:
-    with pytest.raises(ValueError, match="num_features must be a positive int"):
+@pytest.mark.parametrize(
+    ("num_features", "error", "message"),
+    [
+        (0, ValueError, "num_features must be an int >= 1, got 0"),
+        (-2, ValueError, "num_features must be an int >= 1, got -2"),
+        (2.0, TypeError, "num_features must be an int, got float"),
+        (True, TypeError, "num_features must be an int, got bool"),
+    ],
+)
+def test_layer_needs_a_positive_int_number_of_features(num_features: object, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
         bn.BatchNorm(num_features)  # type: ignore[arg-type]
 
 
@@ -164,3 +172,42 @@ def test_import_does_not_load_the_frameworks() -> None:
     code = "import sys, bncourse; print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize(
+    ("attribute", "value", "message"),
+    [
+        ("gamma", np.ones(2), r"gamma must have shape \(3,\), one value per channel, got shape \(2,\)"),
+        ("beta", np.zeros((3, 1)), r"beta must have shape \(3,\)"),
+        ("gamma", np.array([1.0, np.nan, 1.0]), r"gamma must contain only finite values"),
+        ("running_mean", np.zeros(4), r"running_mean must have shape \(3,\), one value per channel, got shape \(4,\)"),
+    ],
+)
+def test_a_replaced_parameter_gets_the_same_clear_error_in_training_and_inference(
+    training: bool, attribute: str, value: np.ndarray, message: str
+) -> None:
+    layer = trained_layer()
+    setattr(layer, attribute, value)
+    before = {k: v for k, v in layer.state_dict().items() if k != attribute}
+    with pytest.raises(ValueError, match=message):
+        layer(X, training=training)
+    after = layer.state_dict()
+    for key, expected in before.items():
+        np.testing.assert_array_equal(after[key], expected)
+
+
+def test_inference_refuses_a_negative_running_variance() -> None:
+    layer = trained_layer()
+    layer.running_var = -np.ones(3)
+    with pytest.raises(ValueError, match="running_var must be >= 0"):
+        layer(X, training=False)
+
+
+def test_layer_backward_needs_a_training_call_and_the_right_shape() -> None:
+    layer = bn.BatchNorm(3)
+    with pytest.raises(RuntimeError, match="backward\\(\\) needs a previous call with training=True"):
+        layer.backward(np.ones((4, 3)))
+    layer(X, training=True)
+    with pytest.raises(ValueError, match=r"dy must have the shape of the last training input, \(4, 3\), got \(4, 2\)"):
+        layer.backward(np.ones((4, 2)))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bncourse import cnn, data
+from bncourse.course import cnn, data
 
 
 @pytest.mark.parametrize("train", [cnn.train_torch_cnn, cnn.train_keras_cnn], ids=["torch", "keras"])
@@ -16,11 +16,51 @@ def test_cnn_training_is_deterministic_and_learns(train, batch_norm: bool) -> No
     assert runs[0].eval_steps == [30, 60] and runs[0].test_accuracy[-1] > 0.5
 
 
-def test_the_two_cnns_have_the_same_architecture() -> None:
-    torch_model, keras_model = cnn.torch_cnn(batch_norm=True), cnn.keras_cnn(batch_norm=True)
+def torch_layers(model) -> list[tuple]:
+    """Each module as (kind, size, has bias): the architecture, in order."""
+    from torch import nn
+
+    def describe(module: nn.Module) -> tuple:
+        if isinstance(module, nn.Conv2d):
+            return ("conv", module.out_channels, module.kernel_size[0], module.bias is not None)
+        if isinstance(module, nn.BatchNorm2d):
+            return ("batch_norm", module.num_features, module.eps, round(1 - module.momentum, 12))
+        if isinstance(module, nn.Linear):
+            return ("dense", module.out_features, module.bias is not None)
+        return ({nn.ReLU: "relu", nn.MaxPool2d: "max_pool", nn.Flatten: "flatten"}[type(module)],)
+
+    return [describe(module) for module in model]
+
+
+def keras_layers(model) -> list[tuple]:
+    import keras
+
+    def describe(layer) -> tuple:
+        if isinstance(layer, keras.layers.Conv2D):
+            return ("conv", layer.filters, layer.kernel_size[0], layer.use_bias)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            return ("batch_norm", layer.gamma.shape[0], layer.epsilon, layer.momentum)
+        if isinstance(layer, keras.layers.Dense):
+            return ("dense", layer.units, layer.use_bias)
+        names = {keras.layers.ReLU: "relu", keras.layers.MaxPooling2D: "max_pool", keras.layers.Flatten: "flatten"}
+        return (names[type(layer)],)
+
+    return [describe(layer) for layer in model.layers]
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_the_two_cnns_have_the_same_architecture(batch_norm: bool) -> None:
+    """Layer by layer, in order: BN between each convolution and its ReLU, no convolution bias before BN."""
+    torch_model = cnn.torch_cnn(batch_norm)
+    keras_model = cnn.keras_cnn(batch_norm, momentum=0.9, epsilon=1e-5)
+    block = [("conv", 16, 3, not batch_norm), ("batch_norm", 16, 1e-5, 0.9), ("relu",), ("max_pool",)]
+    block2 = [("conv", 32, 3, not batch_norm), ("batch_norm", 32, 1e-5, 0.9), ("relu",), ("max_pool",)]
+    expected = [layer for layer in block + block2 if batch_norm or layer[0] != "batch_norm"]
+    expected += [("flatten",), ("dense", 10, True)]
+    assert torch_layers(torch_model) == keras_layers(keras_model) == expected
     torch_params = sum(p.numel() for p in torch_model.parameters())
     keras_trainable = sum(int(np.prod(w.shape)) for w in keras_model.trainable_weights)
-    assert torch_params == keras_trainable == 16 * 9 + 32 + 16 * 32 * 9 + 64 + 128 * 10 + 10
+    assert torch_params == keras_trainable
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])

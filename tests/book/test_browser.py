@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from tests.test_site import PAGES, SITE
+from tests.book.test_site import PAGES, SITE
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = SITE.parent / "screenshots"
-AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 # The flags a sandboxed, offline CI machine needs (see the workplace's notes on chromium).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from tests.test_notebooks import NOTEBOOKS, ROOT, toc_files
+from tests.book.test_notebooks import NOTEBOOKS, ROOT, toc_files
 
 SITE = ROOT / "_build" / "html"
 PAGES = toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text()))

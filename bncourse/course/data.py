@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bncourse._checks import FloatArray
+from bncourse.validation import FloatArray
 
 
 class Split(NamedTuple):
