@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bncourse import validation
+
 
 def _cell(value: object, digits: int) -> str:
     if isinstance(value, float):
@@ -67,7 +69,8 @@ def percent_band(values: Sequence[float], *, width: int = 10) -> str:
     a point or two when round-off changes, and a plot shows the numbers themselves."""
     if len(values) == 0:
         raise ValueError("values must hold at least one number")
-    if isinstance(width, bool) or not isinstance(width, int) or not 0 < width <= 100 or 100 % width:
+    width = validation.require_int("width", width, minimum=1, maximum=100)
+    if 100 % width:
         raise ValueError(f"width must be an int that divides 100, got {width!r}")
     low = min(int(100 * float(np.median(values)) // width) * width, 100 - width)
     return f"{low}–{low + width} %"
