@@ -20,7 +20,10 @@ Where each idea lives:
   (the frameworks are imported only when these functions are called).
 - ``gradcheck``: centred finite differences. ``validation``: the argument checks every public function uses.
 - ``course`` (a subpackage with more dependencies): the chapters' data, MLP, training loops, CNNs, tables
-  and tolerances. Folding BN into the previous layer and a GPU kernel will sit beside ``functional``.
+  and tolerances.
+
+Folding BN into the previous layer will be a module beside ``functional``; a GPU kernel an optional module
+(extra ``gpu``) beside ``kernel``.
 
 Every backward function returns ``Gradients(dx, dgamma, dbeta)``.
 """

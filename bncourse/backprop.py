@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from numpy.typing import ArrayLike
 
 from bncourse import kernel
+from bncourse.convention import TORCH
 from bncourse.functional import as_channel_column, reduction_axes, require_backward_arguments
 from bncourse.kernel import Gradients
 from bncourse.validation import FloatArray
@@ -32,7 +33,7 @@ class GraphGradients(Gradients):
 
 
 def batch_norm_backward_graph(
-    dy: ArrayLike, x: ArrayLike, gamma: ArrayLike, *, eps: float = 1e-5, axis: int = 1
+    dy: ArrayLike, x: ArrayLike, gamma: ArrayLike, *, eps: float = TORCH.eps, axis: int = 1
 ) -> GraphGradients:
     r"""Backpropagate ``dy`` through the graph :math:`x \to \mu, \sigma^2 \to \hat x \to y`, one node at a time:
 
@@ -74,7 +75,7 @@ def batch_norm_backward_graph(
 
 
 def batch_norm_backward_detached(
-    dy: ArrayLike, x: ArrayLike, gamma: ArrayLike, *, eps: float = 1e-5, axis: int = 1
+    dy: ArrayLike, x: ArrayLike, gamma: ArrayLike, *, eps: float = TORCH.eps, axis: int = 1
 ) -> Gradients:
     r"""The gradients if :math:`\mu_B` and :math:`\sigma^2_B` were constants:
     :math:`\partial\ell/\partial x_i = \gamma\,\partial\ell/\partial y_i / \sqrt{\sigma^2_B+\epsilon}`

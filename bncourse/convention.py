@@ -77,7 +77,8 @@ class Convention:
 
     def equal_weight_momentum(self, num_batches_tracked: int) -> float:
         """The momentum that makes the running statistics the equal-weight average of all batches so far:
-        :math:`1/t` in PyTorch's meaning, :math:`1 - 1/t` in Keras's."""
+        :math:`1/t` in PyTorch's meaning (the batch's weight is then exactly :math:`1/t`), :math:`1 - 1/t` in
+        Keras's (the weight :math:`1 - (1 - 1/t)` is :math:`1/t` up to one rounding)."""
         weight = 1.0 / num_batches_tracked
         return weight if self.momentum_weighs_new else 1.0 - weight
 
@@ -117,6 +118,8 @@ def require_convention(value: object) -> Convention:
     """A :class:`Convention`, given as one or by name (``"torch"``, ``"keras"``)."""
     if isinstance(value, Convention):
         return value
-    if isinstance(value, str) and value in CONVENTIONS:
-        return CONVENTIONS[value]
-    raise ValueError(f"convention must be 'torch' or 'keras' (or a Convention), got {value!r}")
+    if not isinstance(value, str):
+        raise TypeError(f"convention must be a str or a Convention, got {type(value).__name__}")
+    if value not in CONVENTIONS:
+        raise ValueError(f"convention must be 'torch' or 'keras' (or a Convention), got {value!r}")
+    return CONVENTIONS[value]

@@ -125,7 +125,7 @@ def to_keras(layer: BatchNorm, *, axis: int | None = None, ndim: int = 2, dtype:
     import keras
 
     if axis is None:
-        axis = layer.axis if layer.convention is KERAS else KERAS.axis
+        axis = layer.axis if layer.convention == KERAS else KERAS.axis
     ndim = validation.require_int("ndim", ndim, minimum=2)
     validation.require_channel_axis(axis, ndim)
     keras_layer = keras.layers.BatchNormalization(

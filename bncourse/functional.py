@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bncourse import kernel, validation
+from bncourse.convention import TORCH
 from bncourse.kernel import Gradients
 from bncourse.validation import FloatArray
 
@@ -73,7 +74,7 @@ def batch_norm(
     gamma: ArrayLike,
     beta: ArrayLike,
     *,
-    eps: float = 1e-5,
+    eps: float = TORCH.eps,
     axis: int = 1,
     mean: ArrayLike | None = None,
     var: ArrayLike | None = None,
@@ -119,7 +120,7 @@ def batch_norm_backward(
     x: ArrayLike,
     gamma: ArrayLike,
     *,
-    eps: float = 1e-5,
+    eps: float = TORCH.eps,
     axis: int = 1,
 ) -> Gradients:
     r"""Gradients of a training-mode batch norm, given the upstream gradient ``dy = ∂L/∂y``.
@@ -135,7 +136,7 @@ def batch_norm_backward(
 
     The batch statistics depend on ``x``, which is why ``dx`` is not simply
     ``γ·dy/sqrt(σ²+ε)``: the two subtracted sums make ``Σ dx = 0`` and ``Σ dx·x̂ = 0``
-    per channel. A constant ``dy`` (e.g. all ones) therefore gives ``dx = 0`` exactly.
+    per channel. A constant ``dy`` (e.g. all ones) therefore gives ``dx = 0`` up to round-off.
 
     Args:
         dy: upstream gradient, same shape as ``x``.

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bncourse import validation
 from bncourse.validation import FloatArray
 
 
@@ -21,6 +22,7 @@ def numerical_gradient(f: Callable[[], float], array: FloatArray, h: float = 1e-
     perturbed in place one entry at a time and always restored (also if ``f`` raises)."""
     if not (isinstance(array, np.ndarray) and np.issubdtype(array.dtype, np.floating)):
         raise TypeError("array must be a floating-point NumPy array that f reads (it is perturbed in place)")
+    h = validation.require_positive("h", h)
     grad = np.zeros_like(array)
     for index in np.ndindex(array.shape):
         saved = array[index]

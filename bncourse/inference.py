@@ -65,14 +65,15 @@ def recalibrate(
     ``forward(batch)`` must run the model on one batch **in training mode**, calling each layer once.
     Before the first batch every layer's running statistics are reset; during the pass each layer's
     momentum is set so that batch ``t`` gets weight ``1/t`` (PyTorch's ``momentum=None``), so afterwards a
-    torch-convention layer holds exactly (for batches of equal size) Algorithm 2's ``E[μ_B]`` and ``m/(m−1)·E[σ²_B]`` (a keras-convention
-    layer the average of the biased variances it stores). Momenta are restored afterwards, also when
+    torch-convention layer holds Algorithm 2's ``E[μ_B]`` and, for batches of equal size, ``m/(m−1)·E[σ²_B]``
+    (a keras-convention layer the average of the biased variances it stores, up to round-off in the weights). Momenta are restored afterwards, also when
     ``forward`` raises. Weights, γ and β are not touched. Returns the number of batches used.
     """
     layers = list(layers)
     for index, layer in enumerate(layers):
         if not isinstance(layer, BatchNorm):
             raise TypeError(f"layers[{index}] must be a bncourse.BatchNorm, got {type(layer).__name__}")
+    validation.require_callable("forward", forward)
     iterator = iter(batches)
     first = next(iterator, None)
     if first is None:

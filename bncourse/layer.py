@@ -62,11 +62,9 @@ class BatchNorm:
         axis: int | None = None,
         dtype: DTypeLike = np.float64,
     ) -> None:
-        self.convention: Convention = require_convention(convention)
+        self._convention = require_convention(convention)
         self.num_features = validation.require_int("num_features", num_features, minimum=1)
-        self.axis = self.convention.axis if axis is None else validation.require_int("axis", axis)
-        if self.axis == 0:
-            raise ValueError("axis must not be the batch axis 0; use axis=1 for (N, C, ...) or axis=-1 for channels-last")
+        self.axis = validation.require_layer_axis(self._convention.axis if axis is None else axis)
         param_dtype = validation.require_float_dtype("dtype", dtype)
         self.eps = validation.require_positive("eps", self.convention.eps if eps is None else eps)
         self.momentum = self.convention.momentum if momentum is DEFAULT else momentum
@@ -80,6 +78,12 @@ class BatchNorm:
         self.dbeta: FloatArray = np.zeros_like(self.beta)
         # The last training-mode forward pass (x̂, 1/sqrt(σ²+ε), axes) and the γ it used, for backward().
         self._last_training_pass: tuple[kernel.Normalized, FloatArray] | None = None
+
+    @property
+    def convention(self) -> Convention:
+        """The layer's :class:`~bncourse.Convention`, fixed at construction (:func:`bncourse.with_convention`
+        makes a copy in another one)."""
+        return self._convention
 
     @property
     def momentum(self) -> float | None:
@@ -114,7 +118,7 @@ class BatchNorm:
         forward = kernel.normalize(x_arr, axes, column(gamma), column(beta), self.eps, stats)
         if training:
             # Only now, after every check has passed, is any state changed.
-            self._update_running_statistics(stats)
+            self._update_running_statistics(stats, running_mean, running_var)
             self._last_training_pass = (forward, gamma.copy())
         return forward.y
 
@@ -137,21 +141,24 @@ class BatchNorm:
         gamma = validation.require_per_channel("gamma", self.gamma, c)
         beta = validation.require_per_channel("beta", self.beta, c)
         if training:
-            mean = validation.require_per_channel_shape("running_mean", self.running_mean, c)
-            var = validation.require_per_channel_shape("running_var", self.running_var, c)
+            mean, var = (
+                validation.require_per_channel_shape(name, validation.require_float_array(name, value, finite=False), c)
+                for name, value in (("running_mean", self.running_mean), ("running_var", self.running_var))
+            )
             return gamma, beta, mean, var
         mean = validation.require_per_channel("running_mean", self.running_mean, c)
         var = validation.require_nonnegative("running_var", validation.require_per_channel("running_var", self.running_var, c))
         return gamma, beta, mean, var
 
-    def _update_running_statistics(self, stats: kernel.Moments) -> None:
-        self.num_batches_tracked += 1
-        weight_new = self.convention.weight_of_batch(self.momentum, self.num_batches_tracked)
+    def _update_running_statistics(self, stats: kernel.Moments, running_mean: FloatArray, running_var: FloatArray) -> None:
+        """:math:`r \\leftarrow (1-w)\\,r + w\\,b` for the mean and the variance, with the convention's weight."""
+        weight_new = self.convention.weight_of_batch(self.momentum, self.num_batches_tracked + 1)
         batch_mean = stats.mean.reshape(-1)
         batch_var = self.convention.stored_variance(stats.var.reshape(-1), stats.m)
-        dtype = self.running_mean.dtype
-        self.running_mean = ((1 - weight_new) * self.running_mean + weight_new * batch_mean).astype(dtype)
-        self.running_var = ((1 - weight_new) * self.running_var + weight_new * batch_var).astype(dtype)
+        dtype = running_mean.dtype
+        self.running_mean = ((1 - weight_new) * running_mean + weight_new * batch_mean).astype(dtype)
+        self.running_var = ((1 - weight_new) * running_var + weight_new * batch_var).astype(dtype)
+        self.num_batches_tracked += 1
 
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, no batch seen: as a new layer (γ and β are kept)."""

@@ -9,7 +9,7 @@ a caller that validates everything first and only then computes cannot be left h
 from __future__ import annotations
 
 import numbers
-from collections.abc import Collection
+from collections.abc import Collection, Sized
 from typing import Any, TypeVar
 
 import numpy as np
@@ -19,8 +19,8 @@ FloatArray = NDArray[np.floating[Any]]
 Option = TypeVar("Option")
 
 
-def require_float_array(name: str, value: ArrayLike) -> FloatArray:
-    """``value`` as a finite floating-point NumPy array (no copy if possible).
+def require_float_array(name: str, value: ArrayLike, *, finite: bool = True) -> FloatArray:
+    """``value`` as a floating-point NumPy array (no copy if possible), finite unless ``finite=False``.
 
     Integer, boolean, complex and object arrays are refused: silently casting them would hide a bug
     (``[1, 2]`` is an int array) and hide the precision the caller gets back.
@@ -31,7 +31,7 @@ def require_float_array(name: str, value: ArrayLike) -> FloatArray:
             f"{name} must be a floating-point array (float32 or float64), "
             f"got dtype {array.dtype}; convert it with np.asarray({name}, dtype=np.float64)"
         )
-    if not np.all(np.isfinite(array)):
+    if finite and not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} must contain only finite values, found {bad} NaN or infinite value(s)")
     return array
@@ -87,6 +87,12 @@ def require_one_of(name: str, value: Any, options: Collection[Option]) -> Option
     raise ValueError(f"{name} must be {listed}, got {value!r}")
 
 
+def require_callable(name: str, value: object) -> None:
+    """Something that can be called, such as a function."""
+    if not callable(value):
+        raise TypeError(f"{name} must be callable (a function), got {type(value).__name__}")
+
+
 def require_float_dtype(name: str, value: DTypeLike) -> np.dtype[Any]:
     """A floating-point NumPy dtype."""
     dtype = np.dtype(value)
@@ -109,6 +115,14 @@ def require_channel_axis(axis: object, ndim: int) -> int:
             f"axis must not be the batch axis 0 (got axis={axis}); "
             "use axis=1 for (N, C, ...) or axis=-1 for channels-last"
         )
+    return index
+
+
+def require_layer_axis(axis: object) -> int:
+    """A layer's channel axis before it has seen an input: an int other than 0, the batch axis."""
+    index = require_int("axis", axis)
+    if index == 0:
+        raise ValueError("axis must not be the batch axis 0; use axis=1 for (N, C, ...) or axis=-1 for channels-last")
     return index
 
 
@@ -151,6 +165,20 @@ def require_unit_interval(name: str, value: object) -> float:
     if not 0.0 <= number <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     return number
+
+
+def require_fraction(name: str, value: object) -> float:
+    """A real number strictly between 0 and 1 (a share of the data)."""
+    number = _real(name, value, "a real number in (0, 1)")
+    if not 0.0 < number < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    return number
+
+
+def require_nonempty(name: str, values: Sized) -> None:
+    """Refuse an empty sequence."""
+    if len(values) == 0:
+        raise ValueError(f"{name} must hold at least one value")
 
 
 def require_more_than_one_value_per_channel(x: FloatArray, axis: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from bncourse.convention import KERAS, TORCH, complement_momentum
 from bncourse.course.data import Split
 from bncourse.course.training import History, minibatches
 
@@ -38,7 +39,7 @@ def torch_cnn(batch_norm: bool) -> Any:
     return nn.Sequential(*block(1, 16), *block(16, 32), nn.Flatten(), nn.Linear(32 * 2 * 2, 10))
 
 
-def keras_cnn(batch_norm: bool, *, momentum: float = 0.99, epsilon: float = 1e-3) -> Any:
+def keras_cnn(batch_norm: bool, *, momentum: float = KERAS.momentum, epsilon: float = KERAS.eps) -> Any:
     """The CNN as a ``keras.Sequential`` (NHWC input ``(N, 8, 8, 1)``); ``momentum`` and ``epsilon`` of its
     BN layers in Keras's meaning (defaults: Keras's; PyTorch's are ``momentum=0.9, epsilon=1e-5``)."""
     import keras
@@ -131,7 +132,7 @@ def train_keras_cnn(
         import torch
 
         torch.manual_seed(seed)
-        model = keras_cnn(batch_norm, momentum=0.9, epsilon=1e-5)
+        model = keras_cnn(batch_norm, momentum=complement_momentum(TORCH.momentum), epsilon=TORCH.eps)
         copy_torch_weights_to_keras(torch_cnn(batch_norm), model)
     else:
         model = keras_cnn(batch_norm)

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from bncourse import validation
 from bncourse.validation import FloatArray
 
 
@@ -28,8 +29,7 @@ def digits(*, test_fraction: float = 0.3, seed: int = 0, images: bool = False) -
     Pixels (0–16) are standardized with the *training* set's per-pixel mean and standard deviation,
     so nothing about the test set leaks into the inputs. ``images=True`` returns ``(N, 1, 8, 8)``.
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    test_fraction = validation.require_fraction("test_fraction", test_fraction)
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 

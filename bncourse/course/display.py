@@ -56,8 +56,7 @@ def median_range(values: Sequence[float], *, scale: float = 1.0, digits: int = 0
     """``"median (min–max)"`` of ``values`` (one per seed) times ``scale``, with ``digits`` decimals:
     how the chapters report a number that comes out of training. Rounding to few digits is deliberate:
     the digits shown must not change when round-off does (a perturbed nbval run checks it)."""
-    if len(values) == 0:
-        raise ValueError("values must hold at least one number")
+    validation.require_nonempty("values", values)
     scaled = scale * np.asarray(values, dtype=np.float64)
     low, mid, high = scaled.min(), np.median(scaled), scaled.max()
     return f"{mid:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
@@ -67,8 +66,7 @@ def percent_band(values: Sequence[float], *, width: int = 10) -> str:
     """The band of ``width`` percentage points that holds the median of ``values`` (fractions, one per
     seed), e.g. ``"70–80 %"``: for a result of chaotic training, where even the median over seeds moves by
     a point or two when round-off changes, and a plot shows the numbers themselves."""
-    if len(values) == 0:
-        raise ValueError("values must hold at least one number")
+    validation.require_nonempty("values", values)
     width = validation.require_int("width", width, minimum=1, maximum=100)
     if 100 % width:
         raise ValueError(f"width must be an int that divides 100, got {width!r}")

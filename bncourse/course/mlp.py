@@ -89,7 +89,8 @@ class MLP:
             raise ValueError(f"sizes must hold at least two layer sizes (inputs, outputs), got {list(sizes)!r}")
         sizes = [validation.require_int(f"sizes[{i}]", size, minimum=1) for i, size in enumerate(sizes)]
         scale = validation.require_positive("init_scale", init_scale)
-        rng = np.random.default_rng(seed)
+        batch_norm = validation.require_bool("batch_norm", batch_norm)
+        rng = np.random.default_rng(validation.require_int("seed", seed, minimum=0))
         self.activation = get_activation(activation)
         self.dense = [
             Dense(
@@ -165,6 +166,7 @@ class MLP:
 
     def sgd_step(self, learning_rate: float) -> None:
         """Plain gradient descent, in place: ``p ← p − learning_rate · ∂L/∂p``."""
+        learning_rate = validation.require_positive("learning_rate", learning_rate)
         for parameter, gradient in self.parameters():
             parameter -= learning_rate * gradient
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncourse import validation
 from bncourse.course.mlp import MLP
 from bncourse.validation import FloatArray
 
@@ -34,6 +35,9 @@ def accuracy(logits: FloatArray, labels: ArrayLike) -> float:
 def minibatches(num_examples: int, steps: int, batch_size: int, rng: np.random.Generator) -> Iterator[NDArray[np.int64]]:
     """The example indices of each training step: shuffled epochs, each example once per epoch; a new
     shuffle starts when fewer than ``batch_size`` examples are left. Shared by every training loop here."""
+    num_examples = validation.require_int("num_examples", num_examples, minimum=1)
+    steps = validation.require_int("steps", steps, minimum=0)
+    batch_size = validation.require_int("batch_size", batch_size, minimum=1, maximum=num_examples)
     order, position = rng.permutation(num_examples), 0
     for _ in range(steps):
         if position + batch_size > num_examples:
@@ -71,12 +75,18 @@ def train(
     recorded as a final ``nan`` loss. Runs with one BLAS thread, so results do not depend on the machine's
     core count. ``on_eval(step, model)``, if given, is called every ``eval_every`` steps (to record
     anything else about the model during training)."""
+    x_train = validation.require_batch("x_train", x_train)
+    labels = np.asarray(y_train)
+    if labels.shape != (len(x_train),):
+        raise ValueError(f"y_train must have shape ({len(x_train)},), one label per row of x_train, got {labels.shape}")
+    learning_rate = validation.require_positive("learning_rate", learning_rate)
+    eval_every = validation.require_int("eval_every", eval_every, minimum=1)
     # One BLAS thread: a multi-threaded matrix product may sum in a different order on another machine,
     # and over hundreds of steps those last bits grow into visibly different results.
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _sgd(model, x_train, np.asarray(y_train), steps, batch_size, learning_rate, x_test, y_test,
+        return _sgd(model, x_train, labels, steps, batch_size, learning_rate, x_test, y_test,
                     eval_every, np.random.default_rng(seed), on_eval)
 
 

@@ -45,7 +45,7 @@ def test_graph_node_gradients_match_torch_autograd() -> None:
 
 def test_detached_gradient_is_not_the_gradient() -> None:
     rng = np.random.default_rng(2)
-    x, dy, gamma = rng.standard_normal((8, 2)), rng.standard_normal((8, 2)), np.ones(2)
+    x, dy, gamma = rng.standard_normal((8, 2)), rng.standard_normal((8, 2)), np.array([0.5, -2.0])
     detached_gradients = bn.batch_norm_backward_detached(dy, x, gamma)
     true_gradients = bn.batch_norm_backward(dy, x, gamma)
     detached, true_dx = detached_gradients.dx, true_gradients.dx
@@ -54,7 +54,7 @@ def test_detached_gradient_is_not_the_gradient() -> None:
     assert_close(detached_gradients.dbeta, true_gradients.dbeta)
     assert np.max(np.abs(detached - true_dx)) > 0.1
     # It is γ·dy/σ exactly, and unlike the true gradient it does not sum to zero.
-    assert_close(detached, dy / np.sqrt(x.var(0) + 1e-5))
+    assert_close(detached, gamma * dy / np.sqrt(x.var(0) + 1e-5))
     assert np.max(np.abs(detached.sum(0))) > 0.1
     assert np.max(np.abs(true_dx.sum(0))) < 1e-12
 

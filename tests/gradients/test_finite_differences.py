@@ -1,4 +1,4 @@
-"""batch_norm_backward against centred finite differences, with a random upstream gradient."""
+"""Every backward (functional, layer, graph form) against centred finite differences, with a random upstream gradient."""
 
 import numpy as np
 import pytest
@@ -11,20 +11,35 @@ from tests.strategies import Case, cases
 from bncourse.course.tolerances import FINITE_DIFFERENCE_TOLERANCE
 
 
-def loss_and_gradients(case: Case, dy: np.ndarray):
+def layer_backward(dy: np.ndarray, x: np.ndarray, gamma: np.ndarray, *, axis: int) -> bn.Gradients:
+    layer = bn.BatchNorm(gamma.shape[0], axis=axis)
+    layer.gamma = gamma.copy()
+    layer(x, training=True)
+    return layer.backward(dy)
+
+
+BACKWARDS = {
+    "functional": bn.batch_norm_backward,
+    "layer": layer_backward,
+    "graph": bn.batch_norm_backward_graph,
+}
+
+
+def loss_and_gradients(case: Case, dy: np.ndarray, backward=bn.batch_norm_backward):
     """L = Σ dy·y, so that ∂L/∂y = dy: the numerical gradients of L are what backward must return."""
 
     def loss() -> float:
         return float(np.sum(dy * bn.batch_norm(case.x, case.gamma, case.beta, axis=case.axis)))
 
-    return loss, bn.batch_norm_backward(dy, case.x, case.gamma, axis=case.axis)
+    return loss, backward(dy, case.x, case.gamma, axis=case.axis)
 
 
 @settings(max_examples=25)
 @given(cases(dtypes=(np.float64,), max_rank=4), st.integers(0, 2**31 - 1))
-def test_backward_matches_finite_differences(case: Case, seed: int) -> None:
+@pytest.mark.parametrize("backward", BACKWARDS.values(), ids=BACKWARDS.keys())
+def test_backward_matches_finite_differences(backward, case: Case, seed: int) -> None:
     dy = np.random.default_rng(seed).standard_normal(case.x.shape)
-    loss, (dx, dgamma, dbeta) = loss_and_gradients(case, dy)
+    loss, (dx, dgamma, dbeta) = loss_and_gradients(case, dy, backward)
     np.testing.assert_allclose(dx, numerical_gradient(loss, case.x), **FINITE_DIFFERENCE_TOLERANCE)
     np.testing.assert_allclose(dgamma, numerical_gradient(loss, case.gamma), **FINITE_DIFFERENCE_TOLERANCE)
     np.testing.assert_allclose(dbeta, numerical_gradient(loss, case.beta), **FINITE_DIFFERENCE_TOLERANCE)

@@ -45,6 +45,9 @@ def test_equal_weight_momentum_averages_every_batch_alike() -> None:
             layer.momentum = convention.equal_weight_momentum(t)
             layer(batch, training=True)
         np.testing.assert_allclose(layer.running_mean, np.mean([b.mean(0) for b in batches], axis=0), rtol=1e-12)
+        ddof = 1 if convention.stores_unbiased_variance else 0
+        expected_var = np.mean([b.var(0, ddof=ddof) for b in batches], axis=0)
+        np.testing.assert_allclose(layer.running_var, expected_var, rtol=1e-12)
 
 
 def test_momentum_translates_both_ways_and_round_trips_exactly() -> None:
@@ -76,6 +79,15 @@ def test_momentum_is_checked_on_assignment(convention: str, value: object, error
     layer(np.ones((3, 2)) * [[1.0], [2.0], [4.0]], training=True)  # the layer still trains
 
 
-def test_convention_is_refused_by_name() -> None:
+def test_an_unknown_convention_is_refused() -> None:
     with pytest.raises(ValueError, match=r"convention must be 'torch' or 'keras' \(or a Convention\), got 'jax'"):
         require_convention("jax")
+    with pytest.raises(TypeError, match="convention must be a str or a Convention, got int"):
+        bn.BatchNorm(2, convention=5)  # type: ignore[arg-type]
+
+
+def test_a_layer_keeps_its_convention() -> None:
+    layer = bn.BatchNorm(2, momentum=None)
+    with pytest.raises(AttributeError):
+        layer.convention = bn.KERAS  # type: ignore[misc]
+    assert layer.convention is bn.TORCH and layer.momentum is None

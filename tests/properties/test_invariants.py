@@ -106,8 +106,10 @@ def test_layer_backward_uses_the_forward_pass_statistics() -> None:
     expected = bn.batch_norm_backward(dy, x, layer.gamma)
     layer(x, training=True)
     x *= 10  # the caller reuses its buffer
+    layer.gamma *= 3  # an optimizer steps γ in place before backward
     gradients = layer.backward(dy)
     assert isinstance(gradients, bn.Gradients)
     for received, wanted in zip(gradients, expected):
         np.testing.assert_allclose(received, wanted, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(layer.dgamma, gradients.dgamma)
+    np.testing.assert_array_equal(layer.dbeta, gradients.dbeta)

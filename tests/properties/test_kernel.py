@@ -53,9 +53,32 @@ def test_a_reshape_into_groups_gives_group_norm() -> None:
     assert_close(gradients.dbeta.reshape(c), dbeta)
 
 
+def test_spatial_axes_give_instance_norm() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 5, 4)) * 2 + 3
+    dy = rng.standard_normal(x.shape)
+    gamma, beta = rng.uniform(0.5, 2, 3), rng.standard_normal(3)
+    column = (1, 3, 1, 1)
+    forward = kernel.normalize(x, (2, 3), gamma.reshape(column), beta.reshape(column), 1e-5)
+    gradients = kernel.normalize_backward(dy, forward, gamma.reshape(column))
+    y, dx, dgamma, dbeta = torch_reference(
+        lambda a, g, b: torch.nn.functional.instance_norm(a, weight=g, bias=b, eps=1e-5), x, gamma, beta, dy
+    )
+    assert_close(forward.y, y)
+    assert_close(gradients.dx, dx)
+    assert_close(gradients.dgamma.reshape(3), dgamma)
+    assert_close(gradients.dbeta.reshape(3), dbeta)
+
+
 def test_moments_are_two_pass_and_keep_the_reduced_axes() -> None:
-    x = (1e8 + np.array([[1.0, 2.0, 3.0, 4.0]])).astype(np.float32).T  # far from zero, float32
+    """Far from zero, float32 data: the two-pass variance in float64 is exact to float64 round-off, where the
+    one-pass E[x²] − E[x]² in float32 is off by far more than float32 round-off of the variance."""
+    rng = np.random.default_rng(3)
+    x = (1e4 + 0.1 * rng.standard_normal((64, 1))).astype(np.float32)
     stats = kernel.moments(x, (0,))
-    assert stats.mean.shape == stats.var.shape == (1, 1) and stats.m == 4
-    assert stats.mean.dtype == np.float64
-    assert_close(stats.var, np.var(x.astype(np.float64), axis=0, keepdims=True))
+    assert stats.mean.shape == stats.var.shape == (1, 1) and stats.m == 64
+    assert stats.mean.dtype == stats.var.dtype == np.float64
+    exact = np.var(x.astype(np.float64), axis=0, keepdims=True)
+    np.testing.assert_allclose(stats.var, exact, rtol=1e-12)
+    one_pass = np.mean(x * x, axis=0, keepdims=True) - np.mean(x, axis=0, keepdims=True) ** 2
+    assert abs(float(one_pass[0, 0]) - float(exact[0, 0])) > 0.1 * float(exact[0, 0])
