@@ -9,11 +9,13 @@ Where each idea lives:
 - ``kernel``: the normalization itself, with no checks: moments over given axes → standardize → affine,
   and the closed-form backward over the same axes. Every normalization is these few lines with other axes.
 - ``functional``: ``batch_norm``, ``batch_norm_backward``, ``batch_statistics``: check the arguments once,
-  then call the kernel with batch norm's axes. (LayerNorm, GroupNorm and InstanceNorm go beside them, on
-  the same kernel, with their own axes.)
+  then call the kernel with batch norm's axes.
+- ``norms``: ``layer_norm``, ``group_norm``, ``instance_norm`` and their backward passes: the same kernel
+  with per-sample axes.
 - ``convention``: ``Convention``, and ``TORCH`` and ``KERAS``: defaults, the running-statistics update,
   which variance is stored, and how momentum translates between them.
-- ``layer``: ``BatchNorm``, the layer with running statistics, in either convention.
+- ``layer``: ``BatchNorm``, the layer with running statistics, in either convention, with an optional mask.
+- ``renorm``: ``BatchRenorm`` (batch renormalization) and its warm-up schedule ``renorm_limits``.
 - ``inference``: Algorithm 2's ``population_statistics`` and ``recalibrate`` for any model's BN layers.
 - ``backprop``: the backward pass node by node along the graph, and the "detached" variant.
 - ``convert``: BN state to and from ``torch.nn.BatchNorm*d`` and ``keras.layers.BatchNormalization``
@@ -35,12 +37,22 @@ from bncourse.functional import BatchStatistics, batch_norm, batch_norm_backward
 from bncourse.inference import population_statistics, recalibrate
 from bncourse.kernel import Gradients
 from bncourse.layer import BatchNorm
+from bncourse.norms import (
+    group_norm,
+    group_norm_backward,
+    instance_norm,
+    instance_norm_backward,
+    layer_norm,
+    layer_norm_backward,
+)
+from bncourse.renorm import BatchRenorm, renorm_limits
 
 __all__ = [
     "CONVENTIONS",
     "KERAS",
     "TORCH",
     "BatchNorm",
+    "BatchRenorm",
     "BatchStatistics",
     "Convention",
     "Gradients",
@@ -52,8 +64,15 @@ __all__ = [
     "batch_statistics",
     "from_keras",
     "from_torch",
+    "group_norm",
+    "group_norm_backward",
+    "instance_norm",
+    "instance_norm_backward",
+    "layer_norm",
+    "layer_norm_backward",
     "population_statistics",
     "recalibrate",
+    "renorm_limits",
     "to_keras",
     "to_torch",
     "with_convention",

@@ -38,11 +38,13 @@ Axes = tuple[int, ...]
 
 class Moments(NamedTuple):
     """Mean and **biased** variance over some axes (kept with size 1), and ``m``, the number of values
-    each statistic averages (the unbiased variance is ``var * m / (m - 1)``)."""
+    each statistic averages (the unbiased variance is ``var * m / (m - 1)``); ``mask``, if the statistics
+    count only some positions (1 where a value counts, 0 where not)."""
 
     mean: FloatArray
     var: FloatArray
     m: int
+    mask: FloatArray | None = None
 
 
 class Normalized(NamedTuple):
@@ -53,6 +55,7 @@ class Normalized(NamedTuple):
     x_hat: FloatArray
     inv_std: FloatArray
     axes: Axes
+    mask: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -73,12 +76,20 @@ def computation_dtype(*dtypes: Any) -> np.dtype[Any]:
     return np.result_type(np.float64, *dtypes)
 
 
-def moments(x: FloatArray, axes: Axes) -> Moments:
-    r""":math:`\mu` and the biased :math:`\sigma^2` of ``x`` over ``axes`` (two passes, computation dtype)."""
+def moments(x: FloatArray, axes: Axes, mask: FloatArray | None = None) -> Moments:
+    r""":math:`\mu` and the biased :math:`\sigma^2` of ``x`` over ``axes`` (two passes, computation dtype).
+
+    With a ``mask`` (0/1, broadcastable to ``x``, the same for every statistic) only the positions where it
+    is 1 count: :math:`\mu = \sum_i w_i x_i / m`, :math:`\sigma^2 = \sum_i w_i (x_i-\mu)^2 / m`, :math:`m = \sum_i w_i`."""
     wide = x.astype(computation_dtype(x.dtype), copy=False)
-    mean = wide.mean(axis=axes, keepdims=True)
-    var = np.square(wide - mean).mean(axis=axes, keepdims=True)
-    return Moments(mean, var, int(np.prod([x.shape[a] for a in axes])))
+    if mask is None:
+        mean = wide.mean(axis=axes, keepdims=True)
+        var = np.square(wide - mean).mean(axis=axes, keepdims=True)
+        return Moments(mean, var, int(np.prod([x.shape[a] for a in axes])))
+    m = int(np.broadcast_to(mask, x.shape).sum(axis=axes).flat[0])
+    mean = (mask * wide).sum(axis=axes, keepdims=True) / m
+    var = (mask * np.square(wide - mean)).sum(axis=axes, keepdims=True) / m
+    return Moments(mean, var, m, mask)
 
 
 def normalize(
@@ -92,12 +103,16 @@ def normalize(
     inv_std = 1.0 / np.sqrt(stats.var.astype(dtype, copy=False) + eps)
     x_hat = (x.astype(dtype, copy=False) - stats.mean.astype(dtype, copy=False)) * inv_std
     y = gamma.astype(dtype, copy=False) * x_hat + beta.astype(dtype, copy=False)
-    return Normalized(y.astype(x.dtype, copy=False), x_hat, inv_std, axes)
+    return Normalized(y.astype(x.dtype, copy=False), x_hat, inv_std, axes, stats.mask)
 
 
 def normalize_backward(dy: FloatArray, forward: Normalized, gamma: FloatArray) -> Gradients:
     r"""Gradients of a training-mode :func:`normalize` (statistics from the batch), given
-    ``dy`` = :math:`\partial\ell/\partial y`. ``dgamma``/``dbeta`` sum over the axes ``gamma`` is shared along."""
+    ``dy`` = :math:`\partial\ell/\partial y`. ``dgamma``/``dbeta`` sum over the axes ``gamma`` is shared along.
+
+    With a mask, every output still depends on the statistics, so the sums run over all positions, but
+    only the positions that counted in the statistics (:math:`w_i = 1`) receive the two correction terms:
+    :math:`dx_i = (g_i - w_i \sum_j g_j/m - w_i \hat x_i \sum_j g_j \hat x_j/m)/\sqrt{\sigma^2+\epsilon}`."""
     dtype = computation_dtype(forward.x_hat.dtype, dy.dtype)
     x_hat, axes = forward.x_hat, forward.axes
     g = dy.astype(dtype, copy=False)
@@ -105,9 +120,14 @@ def normalize_backward(dy: FloatArray, forward: Normalized, gamma: FloatArray) -
     dbeta = g.sum(axis=shared, keepdims=True)
     dgamma = (g * x_hat).sum(axis=shared, keepdims=True)
     g_hat = gamma.astype(dtype, copy=False) * g  # ∂ℓ/∂x̂
-    mean_g = g_hat.mean(axis=axes, keepdims=True)
-    mean_g_x_hat = (g_hat * x_hat).mean(axis=axes, keepdims=True)
-    dx = forward.inv_std * (g_hat - mean_g - x_hat * mean_g_x_hat)
+    if forward.mask is None:
+        mean_g = g_hat.mean(axis=axes, keepdims=True)
+        mean_g_x_hat = (g_hat * x_hat).mean(axis=axes, keepdims=True)
+        dx = forward.inv_std * (g_hat - mean_g - x_hat * mean_g_x_hat)
+    else:
+        w, m = forward.mask, forward.mask.sum(axis=axes, keepdims=True)
+        dx = forward.inv_std * (g_hat - w * (g_hat.sum(axis=axes, keepdims=True) / m)
+                                - w * x_hat * ((g_hat * x_hat).sum(axis=axes, keepdims=True) / m))
     return Gradients(
         dx.astype(forward.y.dtype, copy=False),
         dgamma.astype(gamma.dtype, copy=False),

@@ -100,10 +100,15 @@ class BatchNorm:
             f"convention={self.convention.name!r}, axis={self.axis})"
         )
 
-    def __call__(self, x: ArrayLike, *, training: bool) -> FloatArray:
-        """Normalize ``x`` of shape ``(N, C, ...)`` (channels at ``self.axis``); same shape and dtype out."""
+    def __call__(self, x: ArrayLike, *, training: bool, mask: ArrayLike | None = None) -> FloatArray:
+        """Normalize ``x`` of shape ``(N, C, ...)`` (channels at ``self.axis``); same shape and dtype out.
+
+        ``mask`` (boolean, x's shape without the channel axis, e.g. ``(N, L)`` for padded sequences): in
+        training only the positions where it is True enter the batch statistics and the running averages,
+        as with Keras's ``BatchNormalization``; every position is normalized. Inference ignores it."""
         training = validation.require_bool("training", training)
         x_arr, axis = self._require_input(x)
+        weights = None if mask is None else self._require_mask(mask, x_arr, axis, training)
         gamma, beta, running_mean, running_var = self._require_state(training)
 
         def column(vector: FloatArray) -> FloatArray:
@@ -111,8 +116,9 @@ class BatchNorm:
 
         axes = reduction_axes(x_arr.ndim, axis)
         if training:
-            validation.require_more_than_one_value_per_channel(x_arr, axis)
-            stats = kernel.moments(x_arr, axes)
+            if weights is None:
+                validation.require_more_than_one_value_per_channel(x_arr, axis)
+            stats = kernel.moments(x_arr, axes, weights)
         else:
             stats = kernel.Moments(column(running_mean), column(running_var), 0)
         forward = kernel.normalize(x_arr, axes, column(gamma), column(beta), self.eps, stats)
@@ -121,6 +127,19 @@ class BatchNorm:
             self._update_running_statistics(stats, running_mean, running_var)
             self._last_training_pass = (forward, gamma.copy())
         return forward.y
+
+    @staticmethod
+    def _require_mask(mask: ArrayLike, x: FloatArray, axis: int, training: bool) -> FloatArray:
+        """The mask as 0/1 weights broadcastable to x (size 1 on the channel axis)."""
+        shape = tuple(d for a, d in enumerate(x.shape) if a != axis)
+        array = validation.require_mask("mask", mask, shape)
+        count = int(array.sum())
+        if training and count <= 1:
+            raise ValueError(
+                f"mask must be True at more than 1 position when training (each channel needs more than "
+                f"1 value), got {count}"
+            )
+        return np.expand_dims(array, axis).astype(np.float64)
 
     def _require_input(self, x: ArrayLike) -> tuple[FloatArray, int]:
         x_arr = validation.require_batch("x", x)

@@ -93,6 +93,25 @@ def require_callable(name: str, value: object) -> None:
         raise TypeError(f"{name} must be callable (a function), got {type(value).__name__}")
 
 
+def require_shape_tuple(name: str, value: object) -> tuple[int, ...]:
+    """A shape: an int ``n`` (meaning ``(n,)``) or a non-empty sequence of ints >= 1."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return (require_int(name, value, minimum=1),)
+    if not isinstance(value, (tuple, list)) or len(value) == 0:
+        raise TypeError(f"{name} must be an int or a non-empty tuple of ints, got {value!r}")
+    return tuple(require_int(f"{name}[{i}]", v, minimum=1) for i, v in enumerate(value))
+
+
+def require_mask(name: str, value: object, shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """A boolean array of ``shape``."""
+    array = np.asarray(value)
+    if array.dtype != np.bool_:
+        raise TypeError(f"{name} must be a boolean array, got dtype {array.dtype}")
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} (x's shape without the channel axis), got {array.shape}")
+    return array
+
+
 def require_float_dtype(name: str, value: DTypeLike) -> np.dtype[Any]:
     """A floating-point NumPy dtype."""
     dtype = np.dtype(value)
@@ -156,6 +175,14 @@ def require_positive(name: str, value: object) -> float:
     number = _real(name, value, "a real number")
     if not (np.isfinite(number) and number > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return number
+
+
+def require_nonnegative_real(name: str, value: object) -> float:
+    """A finite real number >= 0."""
+    number = _real(name, value, "a real number")
+    if not (np.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return number
 
 

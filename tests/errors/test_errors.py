@@ -233,3 +233,73 @@ def test_recalibrate_needs_a_callable_forward_and_changes_nothing_otherwise() ->
     with pytest.raises(TypeError, match="forward must be callable"):
         bn.recalibrate([layer], [X], None)  # type: ignore[arg-type]
     assert_same_state(before, layer)
+
+
+Y = np.random.default_rng(0).standard_normal((2, 4, 3))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: bn.group_norm(Y, 3), ValueError, r"num_groups must divide the number of channels 4, got num_groups=3"),
+        (lambda: bn.group_norm(Y, 0), ValueError, r"num_groups must be an int >= 1, got 0"),
+        (lambda: bn.group_norm(Y, 2.0), TypeError, r"num_groups must be an int, got float"),
+        (lambda: bn.group_norm(Y, 2, np.ones(3)), ValueError, r"gamma must have shape \(4,\), got \(3,\)"),
+        (lambda: bn.layer_norm(Y, (4, 2)), ValueError, r"normalized_shape must match the trailing dimensions of x, got normalized_shape=\(4, 2\) for x of shape \(2, 4, 3\)"),
+        (lambda: bn.layer_norm(Y, "3"), TypeError, r"normalized_shape must be an int or a non-empty tuple of ints"),
+        (lambda: bn.layer_norm(Y, (0,)), ValueError, r"normalized_shape\[0\] must be an int >= 1"),
+        (lambda: bn.layer_norm(Y, 3, beta=np.zeros(4)), ValueError, r"beta must have shape \(3,\), got \(4,\)"),
+        (lambda: bn.layer_norm_backward(np.ones((2, 4)), Y, 3), ValueError, r"dy must have the shape of x, \(2, 4, 3\), got \(2, 4\)"),
+        (lambda: bn.instance_norm(Y[:, :, :1]), ValueError, r"Expected more than 1 spatial element per channel"),
+        (lambda: bn.instance_norm(Y.astype(int)), TypeError, r"x must be a floating-point array"),
+        (lambda: bn.group_norm(Y, 2, eps=0.0), ValueError, r"eps must be a finite number > 0"),
+    ],
+)
+def test_per_sample_norms_refuse_bad_input(call, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("mask", "training", "error", "message"),
+    [
+        (np.ones((2, 3)), True, TypeError, r"mask must be a boolean array, got dtype float64"),
+        (np.ones((2, 4), dtype=bool), True, ValueError, r"mask must have shape \(2, 3\) \(x's shape without the channel axis\), got \(2, 4\)"),
+        (np.eye(2, 3, dtype=bool) & False, True, ValueError, r"mask must be True at more than 1 position when training .* got 0"),
+        (np.eye(2, 3, dtype=bool)[:1].repeat(2, 0) & np.array([[True], [False]]), True, ValueError, r"got 1"),
+    ],
+)
+def test_a_bad_mask_is_refused_and_changes_nothing(mask, training: bool, error: type, message: str) -> None:
+    layer = bn.BatchNorm(4)
+    layer(Y, training=True)
+    before = layer.state_dict()
+    with pytest.raises(error, match=message):
+        layer(Y, training=training, mask=mask)
+    assert_same_state(before, layer)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"r_max": 0.5}, ValueError, r"r_max must be >= 1, got 0.5"),
+        ({"d_max": -1.0}, ValueError, r"d_max must be a finite number >= 0"),
+        ({"momentum": 2.0}, ValueError, r"momentum must be in \[0, 1\]"),
+        ({"axis": 0}, ValueError, r"axis must not be the batch axis 0"),
+    ],
+)
+def test_batch_renorm_refuses_bad_arguments(kwargs: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        bn.BatchRenorm(3, **kwargs)
+
+
+def test_batch_renorm_failed_call_changes_nothing() -> None:
+    layer = bn.BatchRenorm(3)
+    layer(X, training=True)
+    mean, std, count = layer.running_mean.copy(), layer.running_std.copy(), layer.num_batches_tracked
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        layer(X[:1], training=True)
+    np.testing.assert_array_equal(layer.running_mean, mean)
+    np.testing.assert_array_equal(layer.running_std, std)
+    assert layer.num_batches_tracked == count
+    with pytest.raises(RuntimeError, match="backward"):
+        bn.BatchRenorm(3).backward(X)

@@ -93,3 +93,60 @@ def test_numerical_gradient_restores_the_array_and_needs_a_float_array() -> None
     np.testing.assert_array_equal(a, [1.0, 2.0, 3.0])
     with pytest.raises(TypeError, match="floating-point NumPy array"):
         numerical_gradient(cube_sum, [1.0, 2.0])  # type: ignore[arg-type]
+
+
+NORMS = {
+    "layer_norm": (lambda x, g, b: bn.layer_norm(x, x.shape[2:], g, b), lambda dy, x, g, b: bn.layer_norm_backward(dy, x, x.shape[2:], g, b)),
+    "group_norm": (lambda x, g, b: bn.group_norm(x, 2, g, b), lambda dy, x, g, b: bn.group_norm_backward(dy, x, 2, g, b)),
+    "instance_norm": (bn.instance_norm, bn.instance_norm_backward),
+}
+
+
+@pytest.mark.parametrize("name", NORMS)
+def test_per_sample_norm_backward_matches_finite_differences(name: str) -> None:
+    forward, backward = NORMS[name]
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 2, 3)) * 2 + 1
+    shape = x.shape[2:] if name == "layer_norm" else (4,)
+    gamma, beta, dy = rng.uniform(0.5, 2, shape), rng.standard_normal(shape), rng.standard_normal(x.shape)
+
+    def loss() -> float:
+        return float(np.sum(dy * forward(x, gamma, beta)))
+
+    for gradient, wrt in zip(backward(dy, x, gamma, beta), (x, gamma, beta)):
+        np.testing.assert_allclose(gradient, numerical_gradient(loss, wrt), **FINITE_DIFFERENCE_TOLERANCE)
+
+
+def test_masked_layer_backward_matches_finite_differences() -> None:
+    rng = np.random.default_rng(6)
+    x, dy = rng.standard_normal((3, 2, 4)), rng.standard_normal((3, 2, 4))
+    mask = rng.random((3, 4)) < 0.6
+    layer = bn.BatchNorm(2)
+    layer.gamma = rng.uniform(0.5, 2, 2)
+
+    def loss() -> float:
+        return float(np.sum(dy * bn.BatchNorm(2, momentum=0.0)(x, training=True, mask=mask) * layer.gamma[:, None]))
+
+    layer(x, training=True, mask=mask)
+    np.testing.assert_allclose(layer.backward(dy).dx, numerical_gradient(loss, x), **FINITE_DIFFERENCE_TOLERANCE)
+
+
+def test_renorm_backward_holds_r_and_d_constant() -> None:
+    """The gradient of γ(x̂ r + d) + β with r, d frozen: batch norm with scale γr and shift β + γd."""
+    rng = np.random.default_rng(7)
+    x, dy = rng.standard_normal((6, 3)) * 2 + 1, rng.standard_normal((6, 3))
+    layer = bn.BatchRenorm(3, r_max=2.0, d_max=1.0)
+    layer.running_mean, layer.running_std = rng.standard_normal(3), rng.uniform(0.5, 3, 3)
+    layer.gamma = rng.uniform(0.5, 2, 3)
+    layer(x, training=True)
+    r, d, gamma, beta = layer.r, layer.d, layer.gamma, layer.beta
+    assert not np.allclose(r, 1) and not np.allclose(d, 0)
+
+    def loss() -> float:
+        return float(np.sum(dy * bn.batch_norm(x, gamma * r, beta + gamma * d, eps=layer.eps)))
+
+    dx, dgamma, dbeta = layer.backward(dy)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), **FINITE_DIFFERENCE_TOLERANCE)
+    np.testing.assert_allclose(dbeta, dy.sum(0), rtol=1e-12)
+    x_hat = (x - x.mean(0)) / np.sqrt(x.var(0) + layer.eps)
+    np.testing.assert_allclose(dgamma, (dy * (x_hat * r + d)).sum(0), rtol=1e-10)
