@@ -38,6 +38,8 @@ from bncourse.inference import population_statistics, recalibrate
 from bncourse.kernel import Gradients
 from bncourse.layer import BatchNorm
 from bncourse.norms import (
+    GroupNorm,
+    LayerNorm,
     group_norm,
     group_norm_backward,
     instance_norm,
@@ -57,6 +59,8 @@ __all__ = [
     "Convention",
     "Gradients",
     "GraphGradients",
+    "GroupNorm",
+    "LayerNorm",
     "batch_norm",
     "batch_norm_backward",
     "batch_norm_backward_detached",

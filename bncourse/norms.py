@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, DTypeLike
 
 from bncourse import kernel, validation
 from bncourse.convention import TORCH
@@ -226,3 +226,63 @@ def instance_norm_backward(
 ) -> Gradients:
     """Gradients of :func:`instance_norm` given ``dy = ∂ℓ/∂y``; ``dgamma``, ``dbeta`` of shape ``(C,)``."""
     return _backward(_channel_plan(x, None, gamma, beta, eps, axis), dy)
+
+
+class _PerSampleLayer:
+    """A per-sample normalization as a layer: learnable ``gamma``/``beta`` (with ``dgamma``/``dbeta`` after
+    :meth:`backward`), no running statistics, the same computation in training and inference."""
+
+    def __init__(self, param_shape: tuple[int, ...], eps: float, dtype: DTypeLike) -> None:
+        param_dtype = validation.require_float_dtype("dtype", dtype)
+        self.eps = validation.require_positive("eps", eps)
+        self.gamma: FloatArray = np.ones(param_shape, dtype=param_dtype)
+        self.beta: FloatArray = np.zeros(param_shape, dtype=param_dtype)
+        self.dgamma: FloatArray = np.zeros_like(self.gamma)
+        self.dbeta: FloatArray = np.zeros_like(self.beta)
+        self._last_input: FloatArray | None = None
+
+    def _plan(self, x: ArrayLike) -> _Plan:
+        raise NotImplementedError
+
+    def __call__(self, x: ArrayLike, *, training: bool = True) -> FloatArray:
+        """Normalize ``x``; ``training`` is accepted for symmetry with BN and changes nothing."""
+        validation.require_bool("training", training)
+        plan = self._plan(x)
+        self._last_input = plan.x
+        return _forward(plan)
+
+    def backward(self, dy: ArrayLike) -> Gradients:
+        """Gradients for the last call's input; ``dgamma``/``dbeta`` are also kept as attributes."""
+        if self._last_input is None:
+            raise RuntimeError("backward() needs a previous call")
+        gradients = _backward(self._plan(self._last_input), dy)
+        self.dgamma, self.dbeta = gradients.dgamma, gradients.dbeta
+        return gradients
+
+
+class LayerNorm(_PerSampleLayer):
+    """:func:`layer_norm` as a layer, like ``torch.nn.LayerNorm(normalized_shape)``."""
+
+    def __init__(self, normalized_shape: int | Sequence[int], *, eps: float = TORCH.eps, dtype: DTypeLike = np.float64) -> None:
+        self.normalized_shape = validation.require_shape_tuple("normalized_shape", normalized_shape)
+        super().__init__(self.normalized_shape, eps, dtype)
+
+    def _plan(self, x: ArrayLike) -> _Plan:
+        return _layer_norm_plan(x, self.normalized_shape, self.gamma, self.beta, self.eps)
+
+
+class GroupNorm(_PerSampleLayer):
+    """:func:`group_norm` as a layer, like ``torch.nn.GroupNorm(num_groups, num_channels)``."""
+
+    def __init__(
+        self, num_groups: int, num_channels: int, *, eps: float = TORCH.eps, axis: int = 1, dtype: DTypeLike = np.float64
+    ) -> None:
+        self.num_groups = validation.require_int("num_groups", num_groups, minimum=1)
+        channels = validation.require_int("num_channels", num_channels, minimum=1)
+        if channels % self.num_groups:
+            raise ValueError(f"num_groups must divide num_channels={channels}, got num_groups={self.num_groups}")
+        self.axis = validation.require_layer_axis(axis)
+        super().__init__((channels,), eps, dtype)
+
+    def _plan(self, x: ArrayLike) -> _Plan:
+        return _channel_plan(x, self.num_groups, self.gamma, self.beta, self.eps, self.axis)

@@ -19,6 +19,8 @@ with plain batch norm and relaxes the limits gradually (:func:`renorm_limits`). 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
@@ -53,7 +55,9 @@ class BatchRenorm:
         eps: added to the batch variance (Keras's default 1e-3).
         momentum: :math:`\\alpha`, the weight of the new batch in the running mean and standard deviation
             (PyTorch's meaning; Keras's ``renorm_momentum=0.99`` is 0.01 here).
-        r_max, d_max: the clipping limits (>= 1 and >= 0); assign new values as training goes on.
+        r_max, d_max: the clipping limits (>= 1 and >= 0); assign new values as training goes on, or
+        schedule: ``step -> (r_max, d_max)`` applied before each training call (step = batches seen so far),
+            e.g. ``functools.partial(renorm_limits, start=100, r_end=800, d_end=500)``.
         axis: the channel axis (1, or -1 for channels-last).
         dtype: of the parameters and running statistics.
 
@@ -69,6 +73,7 @@ class BatchRenorm:
         momentum: float = 0.01,
         r_max: float = 3.0,
         d_max: float = 5.0,
+        schedule: Callable[[int], tuple[float, float]] | None = None,
         axis: int = 1,
         dtype: DTypeLike = np.float64,
     ) -> None:
@@ -78,11 +83,16 @@ class BatchRenorm:
         self.axis = validation.require_layer_axis(axis)
         param_dtype = validation.require_float_dtype("dtype", dtype)
         self.r_max, self.d_max = r_max, d_max
+        if schedule is not None:
+            validation.require_callable("schedule", schedule)
+        self.schedule = schedule
         self.gamma: FloatArray = np.ones(self.num_features, dtype=param_dtype)
         self.beta: FloatArray = np.zeros(self.num_features, dtype=param_dtype)
         self.running_mean: FloatArray = np.zeros(self.num_features, dtype=param_dtype)
         self.running_std: FloatArray = np.ones(self.num_features, dtype=param_dtype)
         self.num_batches_tracked = 0
+        self.dgamma: FloatArray = np.zeros_like(self.gamma)
+        self.dbeta: FloatArray = np.zeros_like(self.beta)
         self.r: FloatArray = np.ones(self.num_features)
         self.d: FloatArray = np.zeros(self.num_features)
         self._last_training_pass: tuple[kernel.Normalized, FloatArray] | None = None
@@ -129,6 +139,8 @@ class BatchRenorm:
             stats = kernel.Moments(column(mean), column(std.astype(np.float64) ** 2 - self.eps), 0)
             return kernel.normalize(x_arr, axes, column(gamma), column(beta), self.eps, stats).y
         validation.require_more_than_one_value_per_channel(x_arr, axis)
+        if self.schedule is not None:
+            self.r_max, self.d_max = self.schedule(self.num_batches_tracked)
         stats = kernel.moments(x_arr, axes)
         batch_mean, batch_std = stats.mean.reshape(-1), np.sqrt(stats.var.reshape(-1) + self.eps)
         r = np.clip(batch_std / std, 1.0 / self.r_max, self.r_max)
@@ -152,5 +164,6 @@ class BatchRenorm:
         dy_arr = validation.require_shape("dy", validation.require_batch("dy", dy), forward.y.shape, "the last training input")
         shape = [1 if a in forward.axes else -1 for a in range(dy_arr.ndim)]
         gradients = flatten_parameter_gradients(kernel.normalize_backward(dy_arr, forward, (gamma * self.r).reshape(shape)))
-        dgamma = (self.r * gradients.dgamma + self.d * gradients.dbeta).astype(gamma.dtype)
-        return Gradients(gradients.dx, dgamma, gradients.dbeta)
+        self.dgamma = (self.r * gradients.dgamma + self.d * gradients.dbeta).astype(gamma.dtype)
+        self.dbeta = gradients.dbeta
+        return Gradients(gradients.dx, self.dgamma, self.dbeta)

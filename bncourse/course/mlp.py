@@ -15,8 +15,9 @@ Shapes: ``x`` is ``(N, features)``; ``W`` of a layer is ``(fan_in, fan_out)``; l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -24,8 +25,22 @@ from numpy.typing import ArrayLike
 from bncourse import validation
 from bncourse.course.activations import ActivationName, get_activation
 from bncourse.inference import recalibrate
+from bncourse.kernel import Gradients
 from bncourse.layer import BatchNorm
 from bncourse.validation import FloatArray
+
+
+class Normalization(Protocol):
+    """What the MLP needs from a normalization layer (BatchNorm, BatchRenorm, LayerNorm, GroupNorm)."""
+
+    gamma: FloatArray
+    beta: FloatArray
+    dgamma: FloatArray
+    dbeta: FloatArray
+
+    def __call__(self, x: FloatArray, *, training: bool) -> FloatArray: ...
+
+    def backward(self, dy: FloatArray) -> Gradients: ...
 
 
 @dataclass
@@ -67,6 +82,11 @@ class MLP:
         batch_norm: insert :class:`~bncourse.BatchNorm` (PyTorch convention) after every hidden Dense layer.
             Those Dense layers then have no bias: BN subtracts the batch mean, so a bias before it has no
             effect on the output and a gradient of exactly zero (Σ dx = 0 per channel); BN's β replaces it.
+        norm: another normalization in that place instead (``batch_norm=True`` is ``norm=lambda width:
+            BatchNorm(width, momentum=momentum)``): a function
+            ``width -> layer`` returning a layer with ``gamma``, ``beta``, ``dgamma``, ``dbeta``,
+            ``__call__(u, training=...)`` and ``backward(du)`` (:class:`~bncourse.LayerNorm`,
+            :class:`~bncourse.GroupNorm`, :class:`~bncourse.BatchRenorm`, ...).
         init_scale: hidden layers' weights are drawn from
             :math:`\\mathcal N(0, \\text{init\\_scale}^2/\\text{fan\\_in})`; 1 is LeCun initialization.
             The output layer always starts with LeCun initialization (so a changed ``init_scale`` changes
@@ -81,6 +101,7 @@ class MLP:
         *,
         activation: ActivationName = "tanh",
         batch_norm: bool = False,
+        norm: Callable[[int], Normalization] | None = None,
         init_scale: float = 1.0,
         momentum: float | None = 0.1,
         seed: int = 0,
@@ -90,16 +111,23 @@ class MLP:
         sizes = [validation.require_int(f"sizes[{i}]", size, minimum=1) for i, size in enumerate(sizes)]
         scale = validation.require_positive("init_scale", init_scale)
         batch_norm = validation.require_bool("batch_norm", batch_norm)
+        if norm is not None:
+            if batch_norm:
+                raise ValueError("give batch_norm=True or norm, not both")
+            validation.require_callable("norm", norm)
+        normalized = batch_norm or norm is not None
         rng = np.random.default_rng(validation.require_int("seed", seed, minimum=0))
         self.activation = get_activation(activation)
         self.dense = [
             Dense(
                 rng.normal(0.0, (scale if index < len(sizes) - 2 else 1.0) / np.sqrt(fan_in), (fan_in, fan_out)),
-                None if batch_norm and index < len(sizes) - 2 else np.zeros(fan_out),
+                None if normalized and index < len(sizes) - 2 else np.zeros(fan_out),
             )
             for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]))
         ]
-        self.norms = [BatchNorm(size, momentum=momentum) for size in sizes[1:-1]] if batch_norm else []
+        if norm is None:
+            norm = lambda size: BatchNorm(size, momentum=momentum)  # noqa: E731
+        self.norms: list[Normalization] = [norm(size) for size in sizes[1:-1]] if normalized else []
         self.pre_activations: list[FloatArray] = []
         self.activations: list[FloatArray] = []
         self.pre_activation_grads: list[FloatArray] = []
@@ -144,8 +172,11 @@ class MLP:
         x_arr = validation.require_batch("x", x)
         batch_size = validation.require_int("batch_size", batch_size, minimum=2, maximum=len(x_arr))
         starts = range(0, len(x_arr) - batch_size + 1, batch_size)
+        batch_norms = [layer for layer in self.norms if isinstance(layer, BatchNorm)]
+        if len(batch_norms) != len(self.norms):
+            raise TypeError("recalibrate() needs BatchNorm layers: the others keep no running mean and variance")
         recalibrate(
-            self.norms,
+            batch_norms,
             (x_arr[start : start + batch_size] for start in starts),
             lambda batch: self.forward(batch, training=True),
         )
