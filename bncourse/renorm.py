@@ -1,16 +1,16 @@
 r"""Batch renormalization (Ioffe, 2017): batch norm whose training output is corrected towards what the
 running statistics would give, so that training and inference compute (nearly) the same function.
 
-In training, with the batch's :math:`\mu_B`, :math:`\sigma_B = \sqrt{\sigma_B^2 + \epsilon}` and the running
-:math:`\mu`, :math:`\sigma`,
+In training, with the batch's mean :math:`\mu_B` and :math:`s_B = \sqrt{\sigma_B^2 + \epsilon}` (its biased variance
+:math:`\sigma_B^2`), and the running :math:`\mu`, :math:`\sigma`,
 
 .. math::
-    r = \operatorname{clip}_{[1/r_{\max},\, r_{\max}]}\Big(\frac{\sigma_B}{\sigma}\Big), \qquad
+    r = \operatorname{clip}_{[1/r_{\max},\, r_{\max}]}\Big(\frac{s_B}{\sigma}\Big), \qquad
     d = \operatorname{clip}_{[-d_{\max},\, d_{\max}]}\Big(\frac{\mu_B - \mu}{\sigma}\Big), \qquad
-    y = \gamma\Big(\frac{x - \mu_B}{\sigma_B}\, r + d\Big) + \beta,
+    y = \gamma\Big(\frac{x - \mu_B}{s_B}\, r + d\Big) + \beta,
 
 with :math:`r` and :math:`d` treated as constants in the backward pass; then
-:math:`\mu \leftarrow \mu + \alpha(\mu_B - \mu)`, :math:`\sigma \leftarrow \sigma + \alpha(\sigma_B - \sigma)`.
+:math:`\mu \leftarrow \mu + \alpha(\mu_B - \mu)`, :math:`\sigma \leftarrow \sigma + \alpha(s_B - \sigma)`.
 At inference :math:`y = \gamma (x - \mu)/\sigma + \beta`. With :math:`r = 1, d = 0` (``r_max = 1``,
 ``d_max = 0``) it is batch norm; unclipped, its training output *is* the inference output. The paper starts
 with plain batch norm and relaxes the limits gradually (:func:`renorm_limits`). Keras's

@@ -140,7 +140,8 @@ def _grad(tensor: Any) -> np.ndarray:
     return out
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a process group's rendezvous)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -153,7 +154,7 @@ def torch_sync_batch_norm_error() -> str:
     import torch
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
     try:
         torch.nn.SyncBatchNorm(3)(torch.ones(4, 3))
     except ValueError as error:
@@ -171,7 +172,7 @@ def run(world_size: int, *, synchronized: bool = True, seed: int = 0, momentum: 
     world_size = validation.require_int("world_size", world_size, minimum=1, maximum=8)
     synchronized = validation.require_bool("synchronized", synchronized)
     with tempfile.TemporaryDirectory() as out_dir:
-        arguments = (world_size, _free_port(), out_dir, synchronized, seed, momentum)
+        arguments = (world_size, free_port(), out_dir, synchronized, seed, momentum)
         # fork: the children start with torch already imported (spawn would import it again, seconds each).
         start_processes(_worker, args=arguments, nprocs=world_size, start_method="fork")  # type: ignore[no-untyped-call]
         parts = [dict(np.load(os.path.join(out_dir, f"{rank}.npz"))) for rank in range(world_size)]

@@ -303,3 +303,14 @@ def test_batch_renorm_failed_call_changes_nothing() -> None:
     assert layer.num_batches_tracked == count
     with pytest.raises(RuntimeError, match="backward"):
         bn.BatchRenorm(3).backward(X)
+
+
+def test_layer_classes_refuse_bad_arguments() -> None:
+    with pytest.raises(ValueError, match=r"num_groups must divide num_channels=6, got num_groups=4"):
+        bn.GroupNorm(4, 6)
+    with pytest.raises(TypeError, match="normalized_shape must be an int or a non-empty tuple"):
+        bn.LayerNorm([])
+    with pytest.raises(RuntimeError, match="backward\\(\\) needs a previous call"):
+        bn.LayerNorm(3).backward(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="schedule must be callable"):
+        bn.BatchRenorm(3, schedule=5)  # type: ignore[arg-type]

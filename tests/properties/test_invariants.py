@@ -113,3 +113,34 @@ def test_layer_backward_uses_the_forward_pass_statistics() -> None:
         np.testing.assert_allclose(received, wanted, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(layer.dgamma, gradients.dgamma)
     np.testing.assert_array_equal(layer.dbeta, gradients.dbeta)
+
+
+def test_layer_classes_equal_the_functions_and_ignore_the_mode() -> None:
+    rng = np.random.default_rng(8)
+    x, dy = rng.standard_normal((4, 6, 3)) + 1, rng.standard_normal((4, 6, 3))
+    for layer, forward, backward in [
+        (bn.LayerNorm((6, 3)), lambda g, b: bn.layer_norm(x, (6, 3), g, b),
+         lambda g, b: bn.layer_norm_backward(dy, x, (6, 3), g, b)),
+        (bn.GroupNorm(2, 6), lambda g, b: bn.group_norm(x, 2, g, b),
+         lambda g, b: bn.group_norm_backward(dy, x, 2, g, b)),
+    ]:
+        layer.gamma = rng.uniform(0.5, 2, layer.gamma.shape)
+        layer.beta = rng.standard_normal(layer.beta.shape)
+        np.testing.assert_array_equal(layer(x, training=False), layer(x, training=True))
+        np.testing.assert_array_equal(layer(x), forward(layer.gamma, layer.beta))
+        for received, expected in zip(layer.backward(dy), backward(layer.gamma, layer.beta)):
+            np.testing.assert_array_equal(received, expected)
+        np.testing.assert_array_equal(layer.dgamma, backward(layer.gamma, layer.beta).dgamma)
+
+
+def test_batch_renorm_follows_its_schedule() -> None:
+    import functools
+
+    schedule = functools.partial(bn.renorm_limits, start=2, r_end=6, d_end=4, r_max=3.0, d_max=2.0)
+    layer = bn.BatchRenorm(2, schedule=schedule)
+    limits = []
+    for step in range(7):
+        layer(np.random.default_rng(step).standard_normal((5, 2)) * (step + 1), training=True)
+        limits.append((layer.r_max, layer.d_max))
+        assert np.all(np.abs(layer.d) <= layer.d_max) and np.all(layer.r <= layer.r_max)
+    assert limits[:3] == [(1.0, 0.0)] * 3 and limits[4] == (2.0, 2.0) and limits[6] == (3.0, 2.0)

@@ -128,3 +128,39 @@ def test_layers_before_batch_norm_have_no_bias() -> None:
     assert all(layer.bias is not None for layer in plain.dense)
     assert [layer.bias is None for layer in normed.dense] == [True, True, False]
     assert len(plain.parameters()) == 6 and len(normed.parameters()) == 3 + 1 + 2 * 2
+
+
+NORMS = {
+    "layer": lambda width: __import__("bncourse").LayerNorm(width),
+    "group": lambda width: __import__("bncourse").GroupNorm(5, width),
+    "renorm as BN": lambda width: __import__("bncourse").BatchRenorm(width, r_max=1.0, d_max=0.0),
+}
+
+
+@pytest.mark.parametrize("name", NORMS)
+def test_mlp_with_other_normalizations_has_the_right_gradients(name: str) -> None:
+    rng = np.random.default_rng(1)
+    x, labels = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    model = mlp.MLP([4, 5, 5, 3], activation="tanh", norm=NORMS[name], seed=2)
+    for norm in model.norms:
+        norm.gamma[:] = rng.uniform(0.5, 2.0, norm.gamma.shape)
+        norm.beta[:] = rng.standard_normal(norm.beta.shape)
+
+    def loss() -> float:
+        return training.softmax_cross_entropy(model.forward(x, training=True), labels)[0]
+
+    _, dlogits = training.softmax_cross_entropy(model.forward(x, training=True), labels)
+    model.backward(dlogits)
+    analytic = [gradient.copy() for _, gradient in model.parameters()]
+    for (parameter, _), gradient in zip(model.parameters(), analytic):
+        np.testing.assert_allclose(gradient, numerical_gradient(loss, parameter), **FINITE_DIFFERENCE_TOLERANCE)
+    assert all(layer.bias is None for layer in model.dense[:-1])
+
+
+def test_mlp_norm_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="give batch_norm=True or norm, not both"):
+        mlp.MLP([4, 5, 3], batch_norm=True, norm=NORMS["layer"])
+    with pytest.raises(TypeError, match="norm must be callable"):
+        mlp.MLP([4, 5, 3], norm="layer")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="recalibrate\\(\\) needs BatchNorm layers"):
+        mlp.MLP([4, 5, 3], norm=NORMS["layer"]).recalibrate(np.ones((8, 4)), batch_size=4)
