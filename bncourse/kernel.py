@@ -119,12 +119,18 @@ def normalize_backward(dy: FloatArray, forward: Normalized, gamma: FloatArray) -
     shared = tuple(a for a, size in enumerate(gamma.shape) if size == 1)
     dbeta = g.sum(axis=shared, keepdims=True)
     dgamma = (g * x_hat).sum(axis=shared, keepdims=True)
-    g_hat = gamma.astype(dtype, copy=False) * g  # ∂ℓ/∂x̂
-    if forward.mask is None:
+    if forward.mask is None and shared == tuple(axes):
+        # γ is constant over each statistic's values (batch and instance norm): the two means of the
+        # general form are γ·dβ/m and γ·dγ/m, sums already computed.
+        m = x_hat.size // dbeta.size
+        dx = gamma.astype(dtype, copy=False) * forward.inv_std / m * (m * g - dbeta - x_hat * dgamma)
+    elif forward.mask is None:
+        g_hat = gamma.astype(dtype, copy=False) * g  # ∂ℓ/∂x̂
         mean_g = g_hat.mean(axis=axes, keepdims=True)
         mean_g_x_hat = (g_hat * x_hat).mean(axis=axes, keepdims=True)
         dx = forward.inv_std * (g_hat - mean_g - x_hat * mean_g_x_hat)
     else:
+        g_hat = gamma.astype(dtype, copy=False) * g
         w, m = forward.mask, forward.mask.sum(axis=axes, keepdims=True)
         dx = forward.inv_std * (g_hat - w * (g_hat.sum(axis=axes, keepdims=True) / m)
                                 - w * x_hat * ((g_hat * x_hat).sum(axis=axes, keepdims=True) / m))

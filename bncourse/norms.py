@@ -153,7 +153,7 @@ def _channel_plan(
                 f"Expected more than 1 spatial element per channel for instance norm, got input of shape "
                 f"{x_arr.shape} (channel axis {ax}); with no spatial axes every value would become beta"
             )
-    elif channels % groups:
+    elif channels % validation.require_int("num_groups", groups, minimum=1):
         raise ValueError(f"num_groups must divide the number of channels {channels}, got num_groups={groups}")
     gamma_arr, beta_arr = _parameters(gamma, beta, (channels,), x_arr.dtype)
     spatial = tuple(d for a, d in enumerate(x_arr.shape) if a not in (0, ax))
@@ -187,8 +187,7 @@ def group_norm(
     ``gamma``, ``beta`` (shape ``(C,)``) scale and shift per channel. PyTorch's ``F.group_norm`` for
     ``axis=1``; ``axis=-1`` for channels-last, as Keras's ``GroupNormalization``. ``num_groups`` must divide C.
     """
-    groups = validation.require_int("num_groups", num_groups, minimum=1)
-    return _forward(_channel_plan(x, groups, gamma, beta, eps, axis))
+    return _forward(_channel_plan(x, num_groups, gamma, beta, eps, axis))
 
 
 def group_norm_backward(
@@ -202,8 +201,7 @@ def group_norm_backward(
     axis: int = 1,
 ) -> Gradients:
     """Gradients of :func:`group_norm` given ``dy = ∂ℓ/∂y``; ``dgamma``, ``dbeta`` of shape ``(C,)``."""
-    groups = validation.require_int("num_groups", num_groups, minimum=1)
-    return _backward(_channel_plan(x, groups, gamma, beta, eps, axis), dy)
+    return _backward(_channel_plan(x, num_groups, gamma, beta, eps, axis), dy)
 
 
 def instance_norm(

@@ -193,7 +193,7 @@ class MLP:
 
     def is_finite(self) -> bool:
         """Whether every parameter is finite (false once training has diverged)."""
-        return all(bool(np.all(np.isfinite(parameter))) for parameter, _ in self.parameters())
+        return all(bool(np.isfinite(parameter).all()) for parameter, _ in self.parameters())
 
     def sgd_step(self, learning_rate: float) -> None:
         """Plain gradient descent, in place: ``p ← p − learning_rate · ∂L/∂p``."""
