@@ -120,8 +120,8 @@ def normalize_backward(dy: FloatArray, forward: Normalized, gamma: FloatArray) -
     dbeta = g.sum(axis=shared, keepdims=True)
     dgamma = (g * x_hat).sum(axis=shared, keepdims=True)
     if forward.mask is None and shared == tuple(axes):
-        # γ is constant over each statistic's values (batch and instance norm): the two means of the
-        # general form are γ·dβ/m and γ·dγ/m, sums already computed.
+        # γ is constant over each statistic's values and shared along exactly its axes (batch norm): the two
+        # means of the general form are γ·dβ/m and γ·dγ/m, sums already computed.
         m = x_hat.size // dbeta.size
         dx = gamma.astype(dtype, copy=False) * forward.inv_std / m * (m * g - dbeta - x_hat * dgamma)
     elif forward.mask is None:

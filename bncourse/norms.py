@@ -59,9 +59,14 @@ def _forward(plan: _Plan) -> FloatArray:
 
 
 def _backward(plan: _Plan, dy: ArrayLike) -> Gradients:
-    dy_arr = validation.require_shape("dy", validation.require_float_array("dy", dy), plan.x.shape, "x")
     forward = kernel.normalize(plan.view(plan.x), plan.axes, plan.gamma, plan.beta, plan.eps)
-    gradients = kernel.normalize_backward(plan.view(dy_arr), forward, plan.gamma)
+    return _gradients(plan, forward, plan.gamma, dy)
+
+
+def _gradients(plan: _Plan, forward: kernel.Normalized, gamma: FloatArray, dy: ArrayLike) -> Gradients:
+    """The backward pass of a forward pass already computed (``gamma`` broadcast-shaped, as it was then)."""
+    dy_arr = validation.require_shape("dy", validation.require_float_array("dy", dy), plan.x.shape, "x")
+    gradients = kernel.normalize_backward(plan.view(dy_arr), forward, gamma)
     return Gradients(
         plan.restore(gradients.dx),
         gradients.dgamma.reshape(plan.param_shape),
@@ -237,7 +242,8 @@ class _PerSampleLayer:
         self.beta: FloatArray = np.zeros(param_shape, dtype=param_dtype)
         self.dgamma: FloatArray = np.zeros_like(self.gamma)
         self.dbeta: FloatArray = np.zeros_like(self.beta)
-        self._last_input: FloatArray | None = None
+        # The last call's plan, forward pass (x̂, 1/σ) and γ (a copy), for backward().
+        self._last_call: tuple[_Plan, kernel.Normalized, FloatArray] | None = None
 
     def _plan(self, x: ArrayLike) -> _Plan:
         raise NotImplementedError
@@ -246,14 +252,16 @@ class _PerSampleLayer:
         """Normalize ``x``; ``training`` is accepted for symmetry with BN and changes nothing."""
         validation.require_bool("training", training)
         plan = self._plan(x)
-        self._last_input = plan.x
-        return _forward(plan)
+        forward = kernel.normalize(plan.view(plan.x), plan.axes, plan.gamma, plan.beta, plan.eps)
+        self._last_call = (plan, forward, plan.gamma.copy())
+        return plan.restore(forward.y)
 
     def backward(self, dy: ArrayLike) -> Gradients:
-        """Gradients for the last call's input; ``dgamma``/``dbeta`` are also kept as attributes."""
-        if self._last_input is None:
+        """Gradients of the last call, from its x̂, 1/σ and γ (later changes to x or γ do not matter);
+        ``dgamma``/``dbeta`` are also kept as attributes."""
+        if self._last_call is None:
             raise RuntimeError("backward() needs a previous call")
-        gradients = _backward(self._plan(self._last_input), dy)
+        gradients = _gradients(*self._last_call, dy)
         self.dgamma, self.dbeta = gradients.dgamma, gradients.dbeta
         return gradients
 
@@ -276,11 +284,19 @@ class GroupNorm(_PerSampleLayer):
         self, num_groups: int, num_channels: int, *, eps: float = TORCH.eps, axis: int = 1, dtype: DTypeLike = np.float64
     ) -> None:
         self.num_groups = validation.require_int("num_groups", num_groups, minimum=1)
-        channels = validation.require_int("num_channels", num_channels, minimum=1)
-        if channels % self.num_groups:
-            raise ValueError(f"num_groups must divide num_channels={channels}, got num_groups={self.num_groups}")
+        self.num_channels = validation.require_int("num_channels", num_channels, minimum=1)
+        if self.num_channels % self.num_groups:
+            raise ValueError(
+                f"num_groups must divide num_channels={self.num_channels}, got num_groups={self.num_groups}"
+            )
         self.axis = validation.require_layer_axis(axis)
-        super().__init__((channels,), eps, dtype)
+        super().__init__((self.num_channels,), eps, dtype)
 
     def _plan(self, x: ArrayLike) -> _Plan:
-        return _channel_plan(x, self.num_groups, self.gamma, self.beta, self.eps, self.axis)
+        x_arr = validation.require_batch("x", x)
+        axis = validation.require_channel_axis(self.axis, x_arr.ndim)
+        if x_arr.shape[axis] != self.num_channels:
+            raise ValueError(
+                f"x must have num_channels={self.num_channels} channels along axis {self.axis}, got shape {x_arr.shape}"
+            )
+        return _channel_plan(x_arr, self.num_groups, self.gamma, self.beta, self.eps, self.axis)

@@ -37,6 +37,8 @@ def renorm_limits(
     first ``start`` steps, then linear growth to ``r_max`` at step ``r_end`` and ``d_max`` at ``d_end``
     (the paper's numbers are the defaults; shorter runs scale them down)."""
     step = validation.require_int("step", step, minimum=0)
+    r_max = _require_r_max(r_max)
+    d_max = validation.require_nonnegative_real("d_max", d_max)
     start = validation.require_int("start", start, minimum=0)
     r_end = validation.require_int("r_end", r_end, minimum=start + 1)
     d_end = validation.require_int("d_end", d_end, minimum=start + 1)
@@ -45,6 +47,13 @@ def renorm_limits(
         return min(max((step - start) / (end - start), 0.0), 1.0)
 
     return 1.0 + (r_max - 1.0) * ramp(r_end), d_max * ramp(d_end)
+
+
+def _require_r_max(value: object) -> float:
+    number = validation.require_positive("r_max", value)
+    if number < 1:
+        raise ValueError(f"r_max must be >= 1, got {value!r}")
+    return number
 
 
 class BatchRenorm:
@@ -104,10 +113,7 @@ class BatchRenorm:
 
     @r_max.setter
     def r_max(self, value: float) -> None:
-        number = validation.require_positive("r_max", value)
-        if number < 1:
-            raise ValueError(f"r_max must be >= 1, got {value!r}")
-        self._r_max = number
+        self._r_max = _require_r_max(value)
 
     @property
     def d_max(self) -> float:
@@ -130,6 +136,8 @@ class BatchRenorm:
         beta = validation.require_per_channel("beta", self.beta, c)
         mean = validation.require_per_channel("running_mean", self.running_mean, c)
         std = validation.require_per_channel("running_std", self.running_std, c)
+        if np.any(std <= 0):
+            raise ValueError(f"running_std must be > 0 (it includes sqrt(eps)), got minimum {float(np.min(std))}")
         axes = reduction_axes(x_arr.ndim, axis)
 
         def column(vector: FloatArray) -> FloatArray:
@@ -139,21 +147,30 @@ class BatchRenorm:
             stats = kernel.Moments(column(mean), column(std.astype(np.float64) ** 2 - self.eps), 0)
             return kernel.normalize(x_arr, axes, column(gamma), column(beta), self.eps, stats).y
         validation.require_more_than_one_value_per_channel(x_arr, axis)
-        if self.schedule is not None:
-            self.r_max, self.d_max = self.schedule(self.num_batches_tracked)
+        r_max, d_max = self._limits()
         stats = kernel.moments(x_arr, axes)
         batch_mean, batch_std = stats.mean.reshape(-1), np.sqrt(stats.var.reshape(-1) + self.eps)
-        r = np.clip(batch_std / std, 1.0 / self.r_max, self.r_max)
-        d = np.clip((batch_mean - mean) / std, -self.d_max, self.d_max)
+        r = np.clip(batch_std / std, 1.0 / r_max, r_max)
+        d = np.clip((batch_mean - mean) / std, -d_max, d_max)
         # y = γ (x̂ r + d) + β = (γ r) x̂ + (β + γ d): the kernel with an effective scale and shift.
         forward = kernel.normalize(x_arr, axes, column(gamma * r), column(beta + gamma * d), self.eps, stats)
         dtype = self.running_mean.dtype
         self.running_mean = (mean + self.momentum * (batch_mean - mean)).astype(dtype)
         self.running_std = (std + self.momentum * (batch_std - std)).astype(dtype)
         self.num_batches_tracked += 1
+        self._r_max, self._d_max = r_max, d_max
         self.r, self.d = r, d
         self._last_training_pass = (forward, gamma.copy())
         return forward.y
+
+    def _limits(self) -> tuple[float, float]:
+        """``(r_max, d_max)`` for the next training call: the schedule's, checked, or the current ones."""
+        if self.schedule is None:
+            return self.r_max, self.d_max
+        limits = self.schedule(self.num_batches_tracked)
+        if not (isinstance(limits, tuple) and len(limits) == 2):
+            raise TypeError(f"schedule must return a pair (r_max, d_max), got {limits!r}")
+        return _require_r_max(limits[0]), validation.require_nonnegative_real("d_max", limits[1])
 
     def backward(self, dy: ArrayLike) -> Gradients:
         """:class:`~bncourse.Gradients` of the last training call, r and d held constant:

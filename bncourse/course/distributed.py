@@ -10,7 +10,7 @@ deviations :math:`M_p = \sum (x - \mu_p)^2` (two passes over its own shard), and
 :math:`M = \sum M_p + n_p (\mu_p - \mu)^2`, :math:`\sigma^2 = M / n`. Triples rather than sums of
 :math:`x` and :math:`x^2`: those give :math:`\sigma^2 = E[x^2] - E[x]^2`, which cancels catastrophically when
 :math:`|\mu| \gg \sigma` (the reason :mod:`bncourse.kernel` takes two passes); PyTorch's ``SyncBatchNorm`` also
-gathers per-process mean, variance and count.
+gathers per-process mean, inverse standard deviation and count.
 
 Backward. :math:`dx = \gamma/\sigma\,(dy - \overline{dy} - \hat x\, \overline{dy\,\hat x})` needs two per-channel
 means over the *whole* batch: one ``all_reduce`` of the :math:`2C` sums :math:`\sum dy` and :math:`\sum dy\,\hat x`.
@@ -171,6 +171,8 @@ def run(world_size: int, *, synchronized: bool = True, seed: int = 0, momentum: 
 
     world_size = validation.require_int("world_size", world_size, minimum=1, maximum=8)
     synchronized = validation.require_bool("synchronized", synchronized)
+    seed = validation.require_int("seed", seed, minimum=0)
+    momentum = validation.require_unit_interval("momentum", momentum)
     with tempfile.TemporaryDirectory() as out_dir:
         arguments = (world_size, free_port(), out_dir, synchronized, seed, momentum)
         # fork: the children start with torch already imported (spawn would import it again, seconds each).

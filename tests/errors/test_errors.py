@@ -314,3 +314,29 @@ def test_layer_classes_refuse_bad_arguments() -> None:
         bn.LayerNorm(3).backward(np.ones((2, 3)))
     with pytest.raises(TypeError, match="schedule must be callable"):
         bn.BatchRenorm(3, schedule=5)  # type: ignore[arg-type]
+
+
+def test_batch_renorm_refuses_a_bad_schedule_or_running_std_and_changes_nothing() -> None:
+    for schedule, error, message in [
+        (lambda step: (3.0, -1.0), ValueError, r"d_max must be a finite number >= 0"),
+        (lambda step: 2.0, TypeError, r"schedule must return a pair \(r_max, d_max\), got 2.0"),
+        (lambda step: (0.5, 1.0), ValueError, r"r_max must be >= 1, got 0.5"),
+    ]:
+        layer = bn.BatchRenorm(3, r_max=2.0, d_max=1.0, schedule=schedule)
+        with pytest.raises(error, match=message):
+            layer(X, training=True)
+        assert (layer.r_max, layer.d_max, layer.num_batches_tracked) == (2.0, 1.0, 0)
+    layer = bn.BatchRenorm(3)
+    layer.running_std = np.array([1.0, 0.0, 1.0])
+    for training in (True, False):
+        with pytest.raises(ValueError, match=r"running_std must be > 0"):
+            layer(X, training=training)
+    with pytest.raises(ValueError, match=r"r_max must be >= 1"):
+        bn.renorm_limits(10, r_max=0.5)
+    with pytest.raises(ValueError, match=r"d_max must be a finite number >= 0"):
+        bn.renorm_limits(10, d_max=-1.0)
+
+
+def test_group_norm_layer_names_the_channel_count_of_x() -> None:
+    with pytest.raises(ValueError, match=r"x must have num_channels=4 channels along axis 1, got shape \(2, 6, 3\)"):
+        bn.GroupNorm(2, 4)(np.zeros((2, 6, 3)))

@@ -1,6 +1,7 @@
 """Properties that hold for every input: what normalization guarantees, and what backward conserves."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -131,6 +132,30 @@ def test_layer_classes_equal_the_functions_and_ignore_the_mode() -> None:
         for received, expected in zip(layer.backward(dy), backward(layer.gamma, layer.beta)):
             np.testing.assert_array_equal(received, expected)
         np.testing.assert_array_equal(layer.dgamma, backward(layer.gamma, layer.beta).dgamma)
+        # backward uses the call's x and γ: changing them afterwards changes nothing.
+        expected = backward(layer.gamma, layer.beta)
+        layer(x)
+        x_before, layer.gamma = x.copy(), layer.gamma * 2
+        x *= 3
+        for received, wanted in zip(layer.backward(dy), expected):
+            np.testing.assert_array_equal(received, wanted)
+        x[...] = x_before
+
+
+@pytest.mark.parametrize("norm", ["group", "instance"])
+def test_channels_last_backward_is_the_channels_first_one_transposed(norm: str) -> None:
+    rng = np.random.default_rng(9)
+    x, dy = rng.standard_normal((3, 4, 5, 6)), rng.standard_normal((3, 4, 5, 6))  # (N, C, H, W)
+    gamma, beta = rng.uniform(0.5, 2, 4), rng.standard_normal(4)
+    backward = {
+        "group": lambda a, g, axis: bn.group_norm_backward(g, a, 2, gamma, beta, axis=axis),
+        "instance": lambda a, g, axis: bn.instance_norm_backward(g, a, gamma, beta, axis=axis),
+    }[norm]
+    first = backward(x, dy, 1)
+    last = backward(np.moveaxis(x, 1, -1), np.moveaxis(dy, 1, -1), -1)
+    np.testing.assert_allclose(np.moveaxis(last.dx, -1, 1), first.dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(last.dgamma, first.dgamma, rtol=1e-12)
+    np.testing.assert_allclose(last.dbeta, first.dbeta, rtol=1e-12)
 
 
 def test_batch_renorm_follows_its_schedule() -> None:
