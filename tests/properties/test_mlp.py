@@ -3,22 +3,20 @@
 import numpy as np
 import pytest
 
+import bncourse as bn
 from bncourse.course import data, mlp, training
 from bncourse.course.activations import get_activation
 from bncourse.gradcheck import numerical_gradient
 from bncourse.course.tolerances import FINITE_DIFFERENCE_TOLERANCE
 
 
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
-@pytest.mark.parametrize("batch_norm", [False, True])
-def test_mlp_gradients_match_finite_differences(activation: str, batch_norm: bool) -> None:
-    rng = np.random.default_rng(0)
+def assert_mlp_gradients_match_finite_differences(model: mlp.MLP, rng: np.random.Generator) -> None:
+    """Give every normalization non-trivial γ, β (so their gradients are tested too), then compare every
+    parameter's backpropagated gradient with centred finite differences of the cross-entropy."""
     x, labels = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
-    model = mlp.MLP([4, 5, 5, 3], activation=activation, batch_norm=batch_norm, seed=1)
-    if batch_norm:
-        for norm in model.norms:  # non-trivial γ, β so their gradients are tested too
-            norm.gamma[:] = rng.uniform(0.5, 2.0, norm.gamma.shape)
-            norm.beta[:] = rng.standard_normal(norm.beta.shape)
+    for norm in model.norms:
+        norm.gamma[:] = rng.uniform(0.5, 2.0, norm.gamma.shape)
+        norm.beta[:] = rng.standard_normal(norm.beta.shape)
 
     def loss() -> float:
         return training.softmax_cross_entropy(model.forward(x, training=True), labels)[0]
@@ -28,6 +26,13 @@ def test_mlp_gradients_match_finite_differences(activation: str, batch_norm: boo
     analytic = [gradient.copy() for _, gradient in model.parameters()]
     for (parameter, _), gradient in zip(model.parameters(), analytic):
         np.testing.assert_allclose(gradient, numerical_gradient(loss, parameter), **FINITE_DIFFERENCE_TOLERANCE)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_mlp_gradients_match_finite_differences(activation: str, batch_norm: bool) -> None:
+    model = mlp.MLP([4, 5, 5, 3], activation=activation, batch_norm=batch_norm, seed=1)
+    assert_mlp_gradients_match_finite_differences(model, np.random.default_rng(0))
     assert len(model.pre_activation_grads) == len(model.pre_activations) == 2
 
 
@@ -80,8 +85,6 @@ def test_digits_split_is_standardized_stratified_and_reproducible() -> None:
 
 
 def test_recalibration_gives_algorithm_2_statistics_of_each_layer_input() -> None:
-    import bncourse as bn
-
     rng = np.random.default_rng(5)
     x = rng.standard_normal((40, 4))
     model = mlp.MLP([4, 6, 5, 3], batch_norm=True, momentum=0.1, seed=2)
@@ -131,29 +134,16 @@ def test_layers_before_batch_norm_have_no_bias() -> None:
 
 
 NORMS = {
-    "layer": lambda width: __import__("bncourse").LayerNorm(width),
-    "group": lambda width: __import__("bncourse").GroupNorm(5, width),
-    "renorm as BN": lambda width: __import__("bncourse").BatchRenorm(width, r_max=1.0, d_max=0.0),
+    "layer": lambda width: bn.LayerNorm(width),
+    "group": lambda width: bn.GroupNorm(5, width),
+    "renorm as BN": lambda width: bn.BatchRenorm(width, r_max=1.0, d_max=0.0),
 }
 
 
 @pytest.mark.parametrize("name", NORMS)
 def test_mlp_with_other_normalizations_has_the_right_gradients(name: str) -> None:
-    rng = np.random.default_rng(1)
-    x, labels = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
     model = mlp.MLP([4, 5, 5, 3], activation="tanh", norm=NORMS[name], seed=2)
-    for norm in model.norms:
-        norm.gamma[:] = rng.uniform(0.5, 2.0, norm.gamma.shape)
-        norm.beta[:] = rng.standard_normal(norm.beta.shape)
-
-    def loss() -> float:
-        return training.softmax_cross_entropy(model.forward(x, training=True), labels)[0]
-
-    _, dlogits = training.softmax_cross_entropy(model.forward(x, training=True), labels)
-    model.backward(dlogits)
-    analytic = [gradient.copy() for _, gradient in model.parameters()]
-    for (parameter, _), gradient in zip(model.parameters(), analytic):
-        np.testing.assert_allclose(gradient, numerical_gradient(loss, parameter), **FINITE_DIFFERENCE_TOLERANCE)
+    assert_mlp_gradients_match_finite_differences(model, np.random.default_rng(1))
     assert all(layer.bias is None for layer in model.dense[:-1])
 
 
