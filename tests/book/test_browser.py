@@ -87,7 +87,8 @@ class Visit:
 
 
 @pytest.mark.parametrize("entry", PAGES)
-def test_page_renders_offline_without_errors(browser: Any, base_url: str, entry: str) -> None:
+def test_page_renders_offline_and_accessibly(browser: Any, base_url: str, entry: str) -> None:
+    # One visit per page for both checks: loading a page with MathJax is most of a browser test's time.
     with Visit(browser, f"{base_url}/{entry}.html") as visit:
         page = visit.page
         assert visit.errors == [], visit.errors
@@ -101,24 +102,20 @@ def test_page_renders_offline_without_errors(browser: Any, base_url: str, entry:
             "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
         )
         assert broken == [], broken
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        name = entry.replace("/", "_")
-        for theme in ("light", "dark"):
-            page.evaluate(f"() => document.documentElement.setAttribute('data-theme', '{theme}')")
-            page.screenshot(path=str(SCREENSHOTS / f"{name}-{theme}.png"), full_page=True)
-
-
-@pytest.mark.parametrize("entry", PAGES)
-def test_page_has_no_serious_accessibility_violations(browser: Any, base_url: str, entry: str) -> None:
-    with Visit(browser, f"{base_url}/{entry}.html") as visit:
-        visit.page.add_script_tag(path=str(AXE))
-        result = visit.page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+        # axe-core on the page as loaded (light theme), before the screenshots switch themes.
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
         serious = [
             f"{v['id']} ({v['impact']}): {v['help']} — e.g. {v['nodes'][0]['target']}"
             for v in result["violations"]
             if v["impact"] in ("serious", "critical")
         ]
         assert serious == [], "\n".join(serious)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = entry.replace("/", "_")
+        for theme in ("light", "dark"):
+            page.evaluate(f"() => document.documentElement.setAttribute('data-theme', '{theme}')")
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{theme}.png"), full_page=True)
 
 
 def test_framework_tabs_switch_and_stay_in_sync(browser: Any, base_url: str) -> None:
