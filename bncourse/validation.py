@@ -202,6 +202,14 @@ def require_fraction(name: str, value: object) -> float:
     return number
 
 
+def require_dropout_rate(name: str, value: object) -> float:
+    """A dropout rate: a real number in [0, 1) (1 would drop every unit)."""
+    number = _real(name, value, "a real number in [0, 1)")
+    if not 0.0 <= number < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return number
+
+
 def require_nonempty(name: str, values: Sized) -> None:
     """Refuse an empty sequence."""
     if len(values) == 0:

@@ -1,5 +1,8 @@
 """The NumPy MLP the chapters train: gradients, determinism, learning, divergence, bad input."""
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -10,17 +13,22 @@ from bncourse.gradcheck import numerical_gradient
 from bncourse.course.tolerances import FINITE_DIFFERENCE_TOLERANCE
 
 
-def assert_mlp_gradients_match_finite_differences(model: mlp.MLP, rng: np.random.Generator) -> None:
+def assert_mlp_gradients_match_finite_differences(
+    model: Any, rng: np.random.Generator, *, rows: int = 6, reset: Callable[[], None] = lambda: None
+) -> None:
     """Give every normalization non-trivial γ, β (so their gradients are tested too), then compare every
-    parameter's backpropagated gradient with centred finite differences of the cross-entropy."""
-    x, labels = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    parameter's backpropagated gradient with centred finite differences of the cross-entropy. ``reset`` runs
+    before every forward pass (to replay the same random draws: dropout masks, BN noise)."""
+    x, labels = rng.standard_normal((rows, model.dense[0].weight.shape[0])), rng.integers(0, 3, rows)
     for norm in model.norms:
         norm.gamma[:] = rng.uniform(0.5, 2.0, norm.gamma.shape)
         norm.beta[:] = rng.standard_normal(norm.beta.shape)
 
     def loss() -> float:
+        reset()
         return training.softmax_cross_entropy(model.forward(x, training=True), labels)[0]
 
+    reset()
     _, dlogits = training.softmax_cross_entropy(model.forward(x, training=True), labels)
     model.backward(dlogits)
     analytic = [gradient.copy() for _, gradient in model.parameters()]
