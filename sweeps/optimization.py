@@ -95,7 +95,7 @@ def regularization(digits: data.Split, quick: bool) -> Iterator[Run]:
                    "test_accuracy": training.accuracy(model.forward(digits.x_test, training=False), digits.y_test)}
 
 
-VARIANCE_SHIFT = {"dropout 0.5 before BN": 0.5, "dropout 0.5 after the last BN": [0.0, 0.0, 0.5], "no dropout": 0.0}
+VARIANCE_SHIFT: dict[str, float | list[float]] = {"dropout 0.5 before BN": 0.5, "dropout 0.5 after the last BN": [0.0, 0.0, 0.5], "no dropout": 0.0}
 
 
 def variance_shift(digits: data.Split, quick: bool) -> Iterator[Run]:
