@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup-browser.sh
+echo "== set-up done after $SECONDS s"
 
 # The pinned numerical environment (BLAS kernels, SIMD, threads, TensorFlow switches): see the file.
 source scripts/numerics.sh
@@ -16,13 +17,20 @@ nbval=(--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg)
 # so a notebook's cells run in order in one kernel.
 parallel=(-n 2 --dist loadfile)
 
-echo "== type check (mypy --strict)"
-.venv/bin/mypy
-
-echo "== strict book build (the site tests read _build/html)"
-bash scripts/build-book.sh > _build.log 2>&1 || { cat _build.log; exit 1; }
+# The type check and the book build are single-threaded and independent: run them side by side.
+echo "== type check (mypy --strict) and strict book build (the site tests read _build/html)"
+.venv/bin/mypy > _mypy.log 2>&1 &
+mypy_pid=$!
+build_status=0
+bash scripts/build-book.sh > _build.log 2>&1 || build_status=$?
+mypy_status=0
+wait "$mypy_pid" || mypy_status=$?
+cat _mypy.log
+if [[ $build_status != 0 ]]; then cat _build.log; fi
 tail -n 3 _build.log
-rm -f _build.log
+rm -f _build.log _mypy.log
+[[ $mypy_status == 0 && $build_status == 0 ]] || exit 1
+echo "== $SECONDS s so far"
 
 # nbval runs each notebook in the kernel its metadata names: 'bncourse', whose kernel.json carries
 # scripts/numerics.env (scripts/setup.sh installs it into .venv).
@@ -31,6 +39,7 @@ echo "== unit tests, notebook hygiene, site (HTML and browser), nbval (pinned nu
 
 # Every printed number must survive round-off: the same notebooks, other BLAS kernels, other SIMD loops,
 # more threads. A kernel spec's env would override these, so this pass uses the current environment.
+echo "== $SECONDS s so far"
 echo "== nbval under a perturbed numerical configuration (scripts/numerics-perturbed.env)"
 source scripts/numerics.sh perturbed
 status=0
