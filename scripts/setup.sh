@@ -15,7 +15,9 @@ fi
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" || ! -d node_modules/mathjax ]]; then
     echo "setup: installing requirements.txt and bncourse into .venv"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -r requirements.txt
+    # --no-compile: byte-compiling every module of torch and TensorFlow up front takes about a minute of CPU;
+    # Python compiles (and caches) the modules actually imported, on first import.
+    .venv/bin/python -m pip install --quiet --no-compile -r requirements.txt
     .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
     # Front-end files: MathJax (vendored into the site) and axe-core (browser tests), from npm.
     npm ci --no-audit --no-fund --loglevel=error
