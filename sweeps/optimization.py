@@ -21,27 +21,18 @@ The experiments (the chapter explains each):
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import os
-import platform
-import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from common import DATA, Experiment, Run, main, seeds  # sweeps/common.py: run as a script, this folder is on sys.path
 
-from bncourse import BatchNorm, __version__
+from bncourse import BatchNorm
 from bncourse.course import data, mlp, resnet, training
 from bncourse.course.batch_noise import GhostBatchNorm
 from bncourse.kernel import Gradients
 
 SEEDS = (0, 1, 2, 3, 4)
-OUT = Path(__file__).resolve().parents[1] / "book" / "data" / "optimization_sweeps.json"
-Run = dict[str, Any]
 
 
 class FixedAffineBatchNorm(BatchNorm):
@@ -62,7 +53,7 @@ def largest_lr(digits: data.Split, quick: bool) -> Iterator[Run]:
         (depth, bn, lr) for depth in (3, 6, 12) for bn in (False, True) for lr in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
     ]
     for depth, bn, lr in settings:
-        for seed in (0,) if quick else SEEDS:
+        for seed in seeds(quick, SEEDS):
             model = mlp.MLP([64] + [100] * depth + [10], activation="relu", batch_norm=bn, seed=seed)
             history = training.train(model, digits.x_train, digits.y_train, steps=200, batch_size=60,
                                      learning_rate=lr, x_test=digits.x_test, y_test=digits.y_test,
@@ -87,7 +78,7 @@ def regularization(digits: data.Split, quick: bool) -> Iterator[Run]:
     x_train, y_train = digits.x_train[:360], digits.y_train[:360]
     names = ["no BN", "BN"] if quick else list(REGULARIZATION)
     for name in names:
-        for seed in (0,) if quick else SEEDS:
+        for seed in seeds(quick, SEEDS):
             model = mlp.MLP([64, 100, 100, 100, 10], activation="relu", seed=seed, **REGULARIZATION[name])
             training.train(model, x_train, y_train, steps=2000, batch_size=60, learning_rate=0.1, seed=seed)
             yield {"setting": name, "seed": seed,
@@ -101,7 +92,7 @@ VARIANCE_SHIFT: dict[str, float | list[float]] = {"dropout 0.5 before BN": 0.5, 
 def variance_shift(digits: data.Split, quick: bool) -> Iterator[Run]:
     names = ["dropout 0.5 before BN"] if quick else list(VARIANCE_SHIFT)
     for name in names:
-        for seed in (0,) if quick else SEEDS:
+        for seed in seeds(quick, SEEDS):
             model = mlp.MLP([64, 100, 100, 100, 10], activation="relu", batch_norm=True,
                             dropout=VARIANCE_SHIFT[name], seed=seed)
             training.train(model, digits.x_train, digits.y_train, steps=2000, batch_size=60,
@@ -138,7 +129,7 @@ def recipe(digits: data.Split, quick: bool) -> Iterator[Run]:
     if quick:
         settings = [settings[1], settings[7]]
     for name, steps_taken, bn in settings:
-        for seed in (0,) if quick else SEEDS:
+        for seed in seeds(quick, SEEDS):
             history = _recipe_run(digits, steps_taken, seed, bn)
             yield {"setting": name, "seed": seed, "eval_steps": history.eval_steps,
                    "test_accuracy": history.test_accuracy}
@@ -150,7 +141,7 @@ RESIDUAL = {"no BN": {"batch_norm": False}, "BN": {}, "BN, zero-init γ": {"zero
 def residual(digits: data.Split, quick: bool) -> Iterator[Run]:
     settings = [(4, "BN, zero-init γ")] if quick else [(blocks, name) for blocks in (4, 16) for name in RESIDUAL]
     for blocks, name in settings:
-        for seed in (0,) if quick else SEEDS:
+        for seed in seeds(quick, SEEDS):
             model = resnet.ResidualMLP(64, 64, 10, blocks=blocks, seed=seed, **RESIDUAL[name])
             history = training.train(model, digits.x_train, digits.y_train, steps=500, batch_size=60,
                                      learning_rate=0.05, x_test=digits.x_test, y_test=digits.y_test,
@@ -159,7 +150,7 @@ def residual(digits: data.Split, quick: bool) -> Iterator[Run]:
                    "eval_steps": history.eval_steps, "test_accuracy": history.test_accuracy}
 
 
-EXPERIMENTS: dict[str, Callable[[data.Split, bool], Iterator[Run]]] = {
+EXPERIMENTS: dict[str, Experiment] = {
     "largest_lr": largest_lr,
     "regularization": regularization,
     "variance_shift": variance_shift,
@@ -168,36 +159,5 @@ EXPERIMENTS: dict[str, Callable[[data.Split, bool], Iterator[Run]]] = {
 }
 
 
-def machine() -> dict[str, Any]:
-    import sklearn
-
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__, "bncourse": __version__}
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="seed 0 of a few settings of each experiment")
-    parser.add_argument("--out", type=Path, default=OUT, help=f"the JSON file to write (default {OUT})")
-    parser.add_argument("--only", choices=list(EXPERIMENTS), nargs="*", help="run only these experiments")
-    args = parser.parse_args(argv)
-    digits = data.digits()
-    results: dict[str, Any] = {
-        "machine": machine(),
-        "date": datetime.date.today().isoformat(),
-        "command": " ".join(["sweeps/optimization.py", *(argv if argv is not None else sys.argv[1:])]),
-        "experiments": {},
-    }
-    for name in args.only or EXPERIMENTS:
-        start = time.perf_counter()
-        results["experiments"][name] = list(EXPERIMENTS[name](digits, args.quick))
-        print(f"{name}: {len(results['experiments'][name])} runs in {time.perf_counter() - start:.0f} s",
-              file=sys.stderr)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
-
-
 if __name__ == "__main__":
-    main()
+    main("sweeps/optimization.py", __doc__.split("\n\n")[0], EXPERIMENTS, DATA / "optimization_sweeps.json")
