@@ -35,7 +35,9 @@ echo "== $SECONDS s so far"
 # nbval runs each notebook in the kernel its metadata names: 'bncourse', whose kernel.json carries
 # scripts/numerics.env (scripts/setup.sh installs it into .venv).
 echo "== unit tests, notebook hygiene, site (HTML and browser), nbval (pinned numerics)"
-.venv/bin/python -m pytest tests book "${nbval[@]}" "${parallel[@]}" --cov=bncourse --cov-report=term "$@"
+# Notebooks first: they are the long files, so the many short test files fill in at the end and both workers
+# finish at about the same time.
+.venv/bin/python -m pytest book tests "${nbval[@]}" "${parallel[@]}" --cov=bncourse --cov-report=term "$@"
 
 # Every printed number must survive round-off: the same notebooks, other BLAS kernels, other SIMD loops,
 # more threads. A kernel spec's env would override these, so this pass uses the current environment.
