@@ -88,13 +88,12 @@ class GhostBatchNorm(BatchNorm):
                 f"x must have shape (N, {self.num_features}) with N a multiple of ghost_batch_size={g}, "
                 f"got {x_arr.shape}"
             )
-        gamma = validation.require_per_channel("gamma", self.gamma, self.num_features)
-        beta = validation.require_per_channel("beta", self.beta, self.num_features)
+        gamma, beta, running_mean, running_var = self._require_state(training=True)
         ghosts = x_arr.reshape(-1, g, self.num_features)  # (N/g, g, C): statistics over axis 1
         stats = kernel.moments(ghosts, (1,))
         forward = kernel.normalize(ghosts, (1,), gamma.reshape(1, 1, -1), beta.reshape(1, 1, -1), self.eps, stats)
         pooled = kernel.Moments(stats.mean.mean(axis=0), stats.var.mean(axis=0), g)
-        self._update_running_statistics(pooled, self.running_mean, self.running_var)
+        self._update_running_statistics(pooled, running_mean, running_var)
         self._ghost_pass = (forward, gamma.copy())
         return forward.y.reshape(x_arr.shape)
 
