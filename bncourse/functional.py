@@ -9,21 +9,21 @@ over every other axis, so each channel sees
 
 values. ``gamma``, ``beta``, ``mean`` and ``var`` have shape ``(C,)``.
 
-Each function checks its arguments once (:mod:`bncourse.validation`) and then calls the kernel
-(:mod:`bncourse.kernel`) with the reduction axes of batch norm: every axis except the channel axis.
-Precision: float64 (or wider) inside, the input's dtype out (float32 in, float32 out, with
+Each function checks its arguments once (:mod:`bncourse.validation`) and then calls
+:mod:`bncourse.blocked`: the kernel's formulas (:mod:`bncourse.kernel`) with batch norm's reduction axes,
+every axis except the channel axis, computed block by block in the cache. Precision: statistics and
+sums in float64 (or wider), elementwise work in the input's dtype (float32 in, float32 out, with
 float64-accurate statistics).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bncourse import kernel, validation
+from bncourse import blocked, kernel, validation
 from bncourse.convention import TORCH
 from bncourse.kernel import Gradients
 from bncourse.validation import FloatArray
@@ -65,7 +65,7 @@ def batch_statistics(x: ArrayLike, axis: int = 1) -> BatchStatistics:
     x_arr = validation.require_batch("x", x)
     ax = validation.require_channel_axis(axis, x_arr.ndim)
     validation.require_more_than_one_value_per_channel(x_arr, ax)
-    stats = kernel.moments(x_arr, reduction_axes(x_arr.ndim, ax))
+    stats = blocked.moments(blocked.channel_blocks(x_arr, ax))
     return BatchStatistics(stats.mean.reshape(-1), stats.var.reshape(-1), stats.m)
 
 
@@ -110,9 +110,8 @@ def batch_norm(
     else:
         mu = validation.require_per_channel("mean", mean, num_channels)
         sigma2 = validation.require_nonnegative("var", validation.require_per_channel("var", var, num_channels))
-        stats = kernel.Moments(as_channel_column(mu, x_arr.ndim, ax), as_channel_column(sigma2, x_arr.ndim, ax), 0)
-    column = _columns(x_arr.ndim, ax)
-    return kernel.normalize(x_arr, reduction_axes(x_arr.ndim, ax), column(gamma_arr), column(beta_arr), eps_f, stats).y
+        stats = kernel.Moments(mu[:, None], sigma2[:, None], 0)
+    return blocked.forward(blocked.channel_blocks(x_arr, ax), gamma_arr, beta_arr, eps_f, stats).y.reshape(x_arr.shape)
 
 
 def batch_norm_backward(
@@ -149,10 +148,10 @@ def batch_norm_backward(
         ``dgamma`` and ``dbeta`` of shape ``(C,)`` in the dtype of ``gamma``.
     """
     dy_arr, x_arr, ax, gamma_arr, eps_f = require_backward_arguments(dy, x, gamma, eps, axis)
-    column = _columns(x_arr.ndim, ax)
-    zeros = np.zeros_like(column(gamma_arr))
-    forward = kernel.normalize(x_arr, reduction_axes(x_arr.ndim, ax), column(gamma_arr), zeros, eps_f)
-    return flatten_parameter_gradients(kernel.normalize_backward(dy_arr, forward, column(gamma_arr)))
+    x3 = blocked.channel_blocks(x_arr, ax)
+    forward = blocked.forward(x3, gamma_arr, np.zeros_like(gamma_arr), eps_f)
+    gradients = blocked.backward(blocked.channel_blocks(dy_arr, ax), forward, gamma_arr)
+    return Gradients(gradients.dx.reshape(x_arr.shape), gradients.dgamma, gradients.dbeta)
 
 
 def flatten_parameter_gradients(gradients: Gradients) -> Gradients:
@@ -177,8 +176,3 @@ def _require_common(x: ArrayLike, axis: int, gamma: ArrayLike, eps: float) -> tu
     ax = validation.require_channel_axis(axis, x_arr.ndim)
     gamma_arr = validation.require_per_channel("gamma", gamma, x_arr.shape[ax])
     return x_arr, ax, gamma_arr, validation.require_positive("eps", eps)
-
-
-def _columns(ndim: int, axis: int) -> Callable[[FloatArray], FloatArray]:
-    """A function that reshapes ``(C,)`` vectors to broadcast along ``axis``."""
-    return lambda vector: as_channel_column(vector, ndim, axis)

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from bncourse import kernel, validation
+from bncourse import blocked, kernel, validation
 from bncourse.convention import Convention, require_convention
 from bncourse.functional import as_channel_column, flatten_parameter_gradients, reduction_axes
 from bncourse.kernel import Gradients
@@ -25,6 +25,16 @@ class _Default(enum.Enum):
 DEFAULT = _Default.TOKEN
 
 _STATE_KEYS = ("gamma", "beta", "running_mean", "running_var", "num_batches_tracked")
+
+
+class _TrainingPass(NamedTuple):
+    """What :meth:`BatchNorm.backward` needs of the last training call: its forward pass (blocked, or the
+    kernel's when a mask was given), the γ it used, and the input's shape and channel axis."""
+
+    forward: blocked.Forward | kernel.Normalized
+    gamma: FloatArray
+    shape: tuple[int, ...]
+    axis: int
 
 
 class BatchNorm:
@@ -77,7 +87,7 @@ class BatchNorm:
         self.dgamma: FloatArray = np.zeros_like(self.gamma)
         self.dbeta: FloatArray = np.zeros_like(self.beta)
         # The last training-mode forward pass (x̂, 1/sqrt(σ²+ε), axes) and the γ it used, for backward().
-        self._last_training_pass: tuple[kernel.Normalized, FloatArray] | None = None
+        self._last_training_pass: _TrainingPass | None = None
 
     @property
     def convention(self) -> Convention:
@@ -111,22 +121,25 @@ class BatchNorm:
         weights = None if mask is None else self._require_mask(mask, x_arr, axis, training)
         gamma, beta, running_mean, running_var = self._require_state(training)
 
-        def column(vector: FloatArray) -> FloatArray:
-            return as_channel_column(vector, x_arr.ndim, axis)
-
-        axes = reduction_axes(x_arr.ndim, axis)
-        if training:
-            if weights is None:
-                validation.require_more_than_one_value_per_channel(x_arr, axis)
+        forward: blocked.Forward | kernel.Normalized
+        if training and weights is not None:  # masked statistics: the kernel, which takes weights
+            axes = reduction_axes(x_arr.ndim, axis)
             stats = kernel.moments(x_arr, axes, weights)
+            column = [1 if a in axes else -1 for a in range(x_arr.ndim)]
+            forward = kernel.normalize(x_arr, axes, gamma.reshape(column), beta.reshape(column), self.eps, stats)
+            y = forward.y
         else:
-            stats = kernel.Moments(column(running_mean), column(running_var), 0)
-        forward = kernel.normalize(x_arr, axes, column(gamma), column(beta), self.eps, stats)
+            if training:
+                validation.require_more_than_one_value_per_channel(x_arr, axis)
+            running = None if training else kernel.Moments(running_mean[:, None], running_var[:, None], 0)
+            x3 = blocked.channel_blocks(x_arr, axis)
+            forward = blocked.forward(x3.copy() if training else x3, gamma, beta, self.eps, running)
+            stats, y = forward.stats, forward.y.reshape(x_arr.shape)
         if training:
             # Only now, after every check has passed, is any state changed.
             self._update_running_statistics(stats, running_mean, running_var)
-            self._last_training_pass = (forward, gamma.copy())
-        return forward.y
+            self._last_training_pass = _TrainingPass(forward, gamma.copy(), x_arr.shape, axis)
+        return y
 
     @staticmethod
     def _require_mask(mask: ArrayLike, x: FloatArray, axis: int, training: bool) -> FloatArray:
@@ -187,15 +200,21 @@ class BatchNorm:
 
     def backward(self, dy: ArrayLike) -> Gradients:
         """:class:`~bncourse.Gradients` ``(dx, dgamma, dbeta)`` of the last ``training=True`` call, given
-        ``dy = ∂L/∂y``, from that call's x̂ and 1/σ (the batch statistics are not computed again).
+        ``dy = ∂L/∂y``, from that call's statistics (they are not computed again) and a copy of its input
+        (PyTorch's autograd keeps a reference and refuses a backward after an in-place change; NumPy cannot
+        tell, so a caller that reuses its buffer must not change the gradient).
 
         ``dgamma`` and ``dbeta`` are also kept as attributes, for an optimizer."""
         if self._last_training_pass is None:
             raise RuntimeError("backward() needs a previous call with training=True")
-        forward, gamma = self._last_training_pass
-        dy_arr = validation.require_shape("dy", validation.require_batch("dy", dy), forward.y.shape, "the last training input")
-        gamma_column = gamma.reshape([1 if a in forward.axes else -1 for a in range(dy_arr.ndim)])
-        gradients = flatten_parameter_gradients(kernel.normalize_backward(dy_arr, forward, gamma_column))
+        forward, gamma, shape, axis = self._last_training_pass
+        dy_arr = validation.require_shape("dy", validation.require_batch("dy", dy), shape, "the last training input")
+        if isinstance(forward, blocked.Forward):
+            blocked_gradients = blocked.backward(blocked.channel_blocks(dy_arr, axis), forward, gamma)
+            gradients = Gradients(blocked_gradients.dx.reshape(shape), blocked_gradients.dgamma, blocked_gradients.dbeta)
+        else:
+            gamma_column = as_channel_column(gamma, dy_arr.ndim, axis)
+            gradients = flatten_parameter_gradients(kernel.normalize_backward(dy_arr, forward, gamma_column))
         self.dgamma, self.dbeta = gradients.dgamma, gradients.dbeta
         return gradients
 
