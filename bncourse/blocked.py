@@ -24,8 +24,8 @@ What made it 4 to 19 times faster than :mod:`bncourse.kernel` (``benchmarks/nump
 
 The forward, with :math:`s = \gamma/\sqrt{\sigma^2+\epsilon}`:
 :math:`y = (x - \mu_{hi})\, s + (\beta - \mu_{lo} s)`. The backward, with per-channel sums
-:math:`\Sigma dy` and :math:`\Sigma dy\,\hat x = (\Sigma dy\,(x - \mu_{hi}) - \mu_{lo}\Sigma dy)/\sqrt{\sigma^2+\epsilon}` (in
-float64, where ``x − μ_hi`` of a float32 ``x`` is exact), is the kernel's
+:math:`\Sigma dy` and :math:`\Sigma dy\,\hat x = (\Sigma dy\,(x - \mu_{hi}) - \mu_{lo}\Sigma dy)/\sqrt{\sigma^2+\epsilon}` (the
+products in the input's dtype, each rounded once, summed in float64), is the kernel's
 closed form regrouped as one multiply-add per operand:
 
 .. math::
@@ -131,10 +131,10 @@ def normalize_backward(
     high, low = split_mean(mean, work)
     sum_dy, sum_dy_deviation = np.zeros((channels, 1), wide), np.zeros((channels, 1), wide)
     for rows in block_slices(x3):
-        dy_block = dy3[rows].astype(wide)
-        sum_dy += dy_block.sum(axis=(0, 2))[:, None]
-        dy_block *= np.subtract(x3[rows], high, dtype=wide)  # x − μ_hi: exact in float64 for float32 x
-        sum_dy_deviation += dy_block.sum(axis=(0, 2))[:, None]
+        product = np.subtract(x3[rows], high, dtype=work)  # x − μ_hi, exact for x near μ
+        product *= dy3[rows]
+        sum_dy += np.add.reduce(dy3[rows], axis=(0, 2), dtype=wide)[:, None]
+        sum_dy_deviation += np.add.reduce(product, axis=(0, 2), dtype=wide)[:, None]
     m = outer * inner
     sum_dy_x_hat = (sum_dy_deviation - low * sum_dy) * inv_std
     a = gamma * inv_std

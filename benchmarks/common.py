@@ -1,0 +1,59 @@
+"""What the benchmark scripts share: the machine they ran on, a median timer, and writing their JSON.
+
+A benchmark prints its numbers and the machine; with ``--out`` it also writes them to a JSON file that a
+chapter reads (the chapters never time anything themselves)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[1] / "book" / "data"
+
+
+def processor() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(**versions: str) -> dict[str, Any]:
+    """The machine and the versions a measurement depends on (``versions``: e.g. ``torch=torch.__version__``)."""
+    from bncourse import __version__
+
+    return {"processor": processor(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "numpy": np.__version__, "bncourse": __version__, **versions}
+
+
+def median_ms(run: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    """The median wall-clock time of ``run()`` over ``repeats`` calls after ``warmup`` calls, in ms."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1e3
+
+
+def write(out: Path, results: dict[str, Any]) -> None:
+    """Write ``results`` with the date and the command line to ``out`` as JSON."""
+    results = {"date": datetime.date.today().isoformat(), "command": " ".join(sys.argv), **results}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
