@@ -24,8 +24,12 @@ Where each idea lives:
 - ``course`` (a subpackage with more dependencies): the chapters' data, MLP, training loops, CNNs, tables
   and tolerances.
 
-Folding BN into the previous layer will be a module beside ``functional``; a GPU kernel an optional module
-(extra ``gpu``) beside ``kernel``.
+- ``blocked``: the fast path ``functional`` and ``BatchNorm`` use: the kernel's formulas for batch norm,
+  block by block in the cache.
+- ``folding``: ``fold_batch_norm``, an inference-mode batch norm merged into the linear or convolutional
+  layer before it.
+- ``triton_kernel`` (extra ``gpu``, imported only by name): batch norm's training-mode forward and backward
+  as fused Triton kernels, a ``torch.autograd.Function``.
 
 Every backward function returns ``Gradients(dx, dgamma, dbeta)``.
 """
@@ -33,6 +37,7 @@ Every backward function returns ``Gradients(dx, dgamma, dbeta)``.
 from bncourse.backprop import GraphGradients, batch_norm_backward_detached, batch_norm_backward_graph
 from bncourse.convention import CONVENTIONS, KERAS, TORCH, Convention
 from bncourse.convert import from_keras, from_torch, to_keras, to_torch, with_convention
+from bncourse.folding import fold_batch_norm
 from bncourse.functional import BatchStatistics, batch_norm, batch_norm_backward, batch_statistics
 from bncourse.inference import population_statistics, recalibrate
 from bncourse.kernel import Gradients
@@ -66,6 +71,7 @@ __all__ = [
     "batch_norm_backward_detached",
     "batch_norm_backward_graph",
     "batch_statistics",
+    "fold_batch_norm",
     "from_keras",
     "from_torch",
     "group_norm",
