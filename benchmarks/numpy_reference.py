@@ -48,7 +48,8 @@ def measure(shape: tuple[int, ...], repeats: int) -> dict[str, Any]:
 
     def torch_forward() -> torch.Tensor:
         with torch.no_grad():
-            return module(x_torch)
+            y: torch.Tensor = module(x_torch)
+        return y
 
     def torch_backward() -> torch.Tensor:
         x_torch.grad = None

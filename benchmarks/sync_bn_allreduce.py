@@ -63,7 +63,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as out_dir:
-        start_processes(_worker, args=(args.processes, port, args.repeats, out_dir), nprocs=args.processes,
+        start_processes(_worker, args=(args.processes, port, args.repeats, out_dir), nprocs=args.processes,  # type: ignore[no-untyped-call]
                         start_method="fork")
         with open(os.path.join(out_dir, "result.json")) as f:
             results = json.load(f)

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 stamp=.venv/.installed
-want="$(cat requirements.txt pyproject.toml package-lock.json | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements.txt requirements-gpu.txt pyproject.toml package-lock.json | sha256sum | cut -d' ' -f1)"
 
 if [[ ! -x .venv/bin/python ]]; then
     echo "setup: creating .venv with $("$PYTHON" --version)"
@@ -19,6 +19,8 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" || ! -d node_modules/mathjax ]]; 
     # Python compiles (and caches) the modules actually imported, on first import.
     .venv/bin/python -m pip install --quiet --no-compile -r requirements.txt
     .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+    # Triton beside, not inside, the environment (see requirements-gpu.txt): only the Triton tests load it.
+    .venv/bin/python -m pip install --quiet --no-compile --no-deps --upgrade --target .venv/triton -r requirements-gpu.txt
     # Front-end files: MathJax (vendored into the site) and axe-core (browser tests), from npm.
     npm ci --no-audit --no-fund --loglevel=error
     echo "$want" > "$stamp"

@@ -18,8 +18,11 @@ nbval=(--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg)
 parallel=(-n 2 --dist loadfile)
 
 # The type check and the book build are single-threaded and independent: run them side by side.
-echo "== type check (mypy --strict) and strict book build (the site tests read _build/html)"
-.venv/bin/mypy > _mypy.log 2>&1 &
+echo "== type check (mypy --strict) and the Triton kernels in Triton's CPU interpreter, beside the strict book build"
+# tests/gpu runs in its own process, with triton on PYTHONPATH: triton and TensorFlow cannot share a process.
+# (Exit status 5: every test deselected by the extra arguments.)
+(.venv/bin/mypy && { PYTHONPATH=.venv/triton BNCOURSE_REQUIRE_TRITON=1 \
+    .venv/bin/python -m pytest tests/gpu -p no:cacheprovider "$@" || [[ $? == 5 ]]; }) > _mypy.log 2>&1 &
 mypy_pid=$!
 build_status=0
 bash scripts/build-book.sh > _build.log 2>&1 || build_status=$?
