@@ -46,8 +46,15 @@ import numpy as np
 from bncourse.kernel import Gradients, Moments, computation_dtype
 from bncourse.validation import FloatArray
 
-#: About how many numbers a block holds: 512 KiB in float64, within a core's L2 cache.
+#: About how many numbers a block holds (at least one row of the outer axis): 256 KiB in float32.
 BLOCK_VALUES = 1 << 16
+
+
+def serves(dtype: Any) -> bool:
+    """Whether :mod:`bncourse.functional` and :class:`bncourse.BatchNorm` take this path for ``dtype``: for
+    float32 and float16. float64 (and wider) inputs keep the kernel, the course's reference computation,
+    whose exact round-off the chapters' committed training runs reproduce bit for bit."""
+    return bool(np.dtype(dtype).itemsize <= 4)
 
 
 def channel_blocks(x: FloatArray, axis: int) -> FloatArray:

@@ -9,11 +9,11 @@ over every other axis, so each channel sees
 
 values. ``gamma``, ``beta``, ``mean`` and ``var`` have shape ``(C,)``.
 
-Each function checks its arguments once (:mod:`bncourse.validation`) and then calls
-:mod:`bncourse.blocked`: the kernel's formulas (:mod:`bncourse.kernel`) with batch norm's reduction axes,
-every axis except the channel axis, computed block by block in the cache. Precision: statistics and
-sums in float64 (or wider), elementwise work in the input's dtype (float32 in, float32 out, with
-float64-accurate statistics).
+Each function checks its arguments once (:mod:`bncourse.validation`) and then calls the kernel
+(:mod:`bncourse.kernel`) with batch norm's reduction axes, every axis except the channel axis: for
+float64 input the kernel itself (float64 throughout, the course's reference digits), for float32 its
+fast form :mod:`bncourse.blocked` (the same formulas block by block in the cache; sums in float64,
+elementwise work in float32: float32 in, float32 out, with float64-accurate statistics).
 """
 
 from __future__ import annotations
@@ -65,7 +65,10 @@ def batch_statistics(x: ArrayLike, axis: int = 1) -> BatchStatistics:
     x_arr = validation.require_batch("x", x)
     ax = validation.require_channel_axis(axis, x_arr.ndim)
     validation.require_more_than_one_value_per_channel(x_arr, ax)
-    stats = blocked.moments(blocked.channel_blocks(x_arr, ax))
+    if blocked.serves(x_arr.dtype):
+        stats = blocked.moments(blocked.channel_blocks(x_arr, ax))
+    else:
+        stats = kernel.moments(x_arr, reduction_axes(x_arr.ndim, ax))
     return BatchStatistics(stats.mean.reshape(-1), stats.var.reshape(-1), stats.m)
 
 
@@ -104,14 +107,18 @@ def batch_norm(
     beta_arr = validation.require_per_channel("beta", beta, num_channels)
     if (mean is None) != (var is None):
         raise ValueError("mean and var must be given together (inference) or both be None (training)")
+    fast = blocked.serves(x_arr.dtype)
+    column = (lambda vector: vector[:, None]) if fast else (lambda vector: as_channel_column(vector, x_arr.ndim, ax))
     stats = None
     if mean is None or var is None:
         validation.require_more_than_one_value_per_channel(x_arr, ax)
     else:
         mu = validation.require_per_channel("mean", mean, num_channels)
         sigma2 = validation.require_nonnegative("var", validation.require_per_channel("var", var, num_channels))
-        stats = kernel.Moments(mu[:, None], sigma2[:, None], 0)
-    return blocked.forward(blocked.channel_blocks(x_arr, ax), gamma_arr, beta_arr, eps_f, stats).y.reshape(x_arr.shape)
+        stats = kernel.Moments(column(mu), column(sigma2), 0)
+    if fast:
+        return blocked.forward(blocked.channel_blocks(x_arr, ax), gamma_arr, beta_arr, eps_f, stats).y.reshape(x_arr.shape)
+    return kernel.normalize(x_arr, reduction_axes(x_arr.ndim, ax), column(gamma_arr), column(beta_arr), eps_f, stats).y
 
 
 def batch_norm_backward(
@@ -148,10 +155,13 @@ def batch_norm_backward(
         ``dgamma`` and ``dbeta`` of shape ``(C,)`` in the dtype of ``gamma``.
     """
     dy_arr, x_arr, ax, gamma_arr, eps_f = require_backward_arguments(dy, x, gamma, eps, axis)
-    x3 = blocked.channel_blocks(x_arr, ax)
-    forward = blocked.forward(x3, gamma_arr, np.zeros_like(gamma_arr), eps_f)
-    gradients = blocked.backward(blocked.channel_blocks(dy_arr, ax), forward, gamma_arr)
-    return Gradients(gradients.dx.reshape(x_arr.shape), gradients.dgamma, gradients.dbeta)
+    if blocked.serves(x_arr.dtype):
+        forward = blocked.forward(blocked.channel_blocks(x_arr, ax), gamma_arr, np.zeros_like(gamma_arr), eps_f)
+        gradients = blocked.backward(blocked.channel_blocks(dy_arr, ax), forward, gamma_arr)
+        return Gradients(gradients.dx.reshape(x_arr.shape), gradients.dgamma, gradients.dbeta)
+    gamma_column = as_channel_column(gamma_arr, x_arr.ndim, ax)
+    reference = kernel.normalize(x_arr, reduction_axes(x_arr.ndim, ax), gamma_column, np.zeros_like(gamma_column), eps_f)
+    return flatten_parameter_gradients(kernel.normalize_backward(dy_arr, reference, gamma_column))
 
 
 def flatten_parameter_gradients(gradients: Gradients) -> Gradients:

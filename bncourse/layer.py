@@ -28,8 +28,8 @@ _STATE_KEYS = ("gamma", "beta", "running_mean", "running_var", "num_batches_trac
 
 
 class _TrainingPass(NamedTuple):
-    """What :meth:`BatchNorm.backward` needs of the last training call: its forward pass (blocked, or the
-    kernel's when a mask was given), the γ it used, and the input's shape and channel axis."""
+    """What :meth:`BatchNorm.backward` needs of the last training call: its forward pass (blocked for float32,
+    else the kernel's), the γ it used, and the input's shape and channel axis."""
 
     forward: blocked.Forward | kernel.Normalized
     gamma: FloatArray
@@ -122,19 +122,24 @@ class BatchNorm:
         gamma, beta, running_mean, running_var = self._require_state(training)
 
         forward: blocked.Forward | kernel.Normalized
-        if training and weights is not None:  # masked statistics: the kernel, which takes weights
-            axes = reduction_axes(x_arr.ndim, axis)
-            stats = kernel.moments(x_arr, axes, weights)
-            column = [1 if a in axes else -1 for a in range(x_arr.ndim)]
-            forward = kernel.normalize(x_arr, axes, gamma.reshape(column), beta.reshape(column), self.eps, stats)
-            y = forward.y
-        else:
+        if weights is None and blocked.serves(x_arr.dtype):  # float32: the fast path
             if training:
                 validation.require_more_than_one_value_per_channel(x_arr, axis)
             running = None if training else kernel.Moments(running_mean[:, None], running_var[:, None], 0)
             x3 = blocked.channel_blocks(x_arr, axis)
             forward = blocked.forward(x3.copy() if training else x3, gamma, beta, self.eps, running)
             stats, y = forward.stats, forward.y.reshape(x_arr.shape)
+        else:  # float64, or statistics over a mask: the kernel
+            axes = reduction_axes(x_arr.ndim, axis)
+            column = [1 if a in axes else -1 for a in range(x_arr.ndim)]
+            if training:
+                if weights is None:
+                    validation.require_more_than_one_value_per_channel(x_arr, axis)
+                stats = kernel.moments(x_arr, axes, weights)
+            else:
+                stats = kernel.Moments(running_mean.reshape(column), running_var.reshape(column), 0)
+            forward = kernel.normalize(x_arr, axes, gamma.reshape(column), beta.reshape(column), self.eps, stats)
+            y = forward.y
         if training:
             # Only now, after every check has passed, is any state changed.
             self._update_running_statistics(stats, running_mean, running_var)
