@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +39,27 @@ def machine(**versions: str) -> dict[str, Any]:
             "python": platform.python_version(), "numpy": np.__version__, "bncourse": __version__, **versions}
 
 
-def median_ms(run: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    """The median wall-clock time of ``run()`` over ``repeats`` calls after ``warmup`` calls, in ms."""
+def timings_ms(run: Callable[[], object], repeats: int, warmup: int = 2) -> list[float]:
+    """The wall-clock times of ``repeats`` calls of ``run()`` after ``warmup`` calls, in ms."""
     for _ in range(warmup):
         run()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         run()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def median_ms(run: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    """The median of :func:`timings_ms`."""
+    return float(np.median(timings_ms(run, repeats, warmup)))
+
+
+def quartiles(values: Sequence[float]) -> dict[str, float]:
+    """The median and the 25th and 75th percentiles of ``values``: a measurement and its spread."""
+    q25, q50, q75 = np.percentile(values, [25, 50, 75])
+    return {"median": float(q50), "p25": float(q25), "p75": float(q75)}
 
 
 def write(out: Path, results: dict[str, Any]) -> None:

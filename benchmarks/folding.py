@@ -1,6 +1,8 @@
 """The CPU inference speed-up of folding batch norm into the convolution before it: a small VGG-style CNN
 (conv → BN → ReLU, six times, then pooling and a linear layer) in eval mode, against the same network with
 every conv → BN pair folded (bncourse.course.folding.fold_sequential), PyTorch on one thread, float32.
+Each repeat times one call of each model, interleaved; the median and quartiles (25th and 75th percentiles)
+of the times and of the per-repeat speed-ups are reported: the quartiles show the noise.
 
     .venv/bin/python -m benchmarks.folding [--repeats 15] [--out book/data/folding.json]
 """
@@ -48,21 +50,25 @@ def main() -> None:
         model(torch.randn(32, 3, 32, 32))
     model.eval()
     folded = fold_sequential(model)
-    cases = []
+    cases: list[dict[str, Any]] = []
     with torch.inference_mode():
         for batch in BATCH_SIZES:
             x = torch.randn(batch, 3, 32, 32)
             difference = float((folded(x) - model(x)).abs().max())
-            with_bn = common.median_ms(lambda: model(x), args.repeats)
-            without = common.median_ms(lambda: folded(x), args.repeats)
-            cases.append({"batch": batch, "ms_with_bn": with_bn, "ms_folded": without, "speedup": with_bn / without,
-                          "max_abs_difference": difference})
+            # Interleaved, one call of each per repeat, so that a slower moment of a shared machine hits both.
+            pairs = [(common.timings_ms(lambda: model(x), 1, warmup=1)[0],
+                      common.timings_ms(lambda: folded(x), 1, warmup=1)[0]) for _ in range(args.repeats)]
+            with_bn, without = (common.quartiles(times) for times in zip(*pairs))
+            cases.append({"batch": batch, "ms_with_bn": with_bn, "ms_folded": without,
+                          "speedup": common.quartiles([a / b for a, b in pairs]), "max_abs_difference": difference})
     results = {"machine": common.machine(torch=torch.__version__), "threads": 1, "input": [3, 32, 32],
                "widths": list(WIDTHS), "repeats": args.repeats, "cases": cases}
     print(f"{results['machine']['processor']}, one thread, float32, median of {args.repeats}")
     for case in cases:
-        print(f"batch {case['batch']:>3}: with BN {case['ms_with_bn']:7.2f} ms, folded {case['ms_folded']:7.2f} ms, "
-              f"speed-up {case['speedup']:.2f}x, max |difference| {case['max_abs_difference']:.1e}")
+        with_bn, folded_ms = case["ms_with_bn"], case["ms_folded"]
+        print(f"batch {case['batch']:>3}: with BN {with_bn['median']:7.2f} ms ({with_bn['p25']:.2f}-{with_bn['p75']:.2f}), "
+              f"folded {folded_ms['median']:7.2f} ms ({folded_ms['p25']:.2f}-{folded_ms['p75']:.2f}), "
+              f"speed-up {case['speedup']['median']:.2f}x ({case['speedup']['p25']:.2f}-{case['speedup']['p75']:.2f}), max |difference| {case['max_abs_difference']:.1e}")
     if args.out:
         common.write(args.out, results)
 

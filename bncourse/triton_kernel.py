@@ -20,7 +20,8 @@ with ``C = 64`` most of a 132-SM GPU idles. So each channel is cut into ``S`` *s
 2. ``_combine_moments`` (grid ``(C,)``): merges the ``S`` partials with Chan's formula into the batch's
    ``μ`` and biased ``σ²``; saves ``μ`` and ``1/√(σ²+ε)`` for the backward and updates the running
    statistics, PyTorch's way: ``r ← (1−momentum)·r + momentum·b`` with the *unbiased* variance.
-3. ``_normalize`` (grid ``(C, S)``): ``y = (x − μ)·(γ/√(σ²+ε)) + β``, stored in ``x``'s dtype.
+3. ``_normalize`` (grid ``(C, S)``): ``y = (x − μ)·(γ/√(σ²+ε)) + β``, stored in ``x``'s dtype (``x − μ``
+   first: ``x·s + (β − μs)`` would cancel when ``|μ| ≫ σ``).
 
 **Backward** (three launches; ``x`` and ``dy`` read twice, ``dx`` written once):
 
@@ -28,11 +29,12 @@ with ``C = 64`` most of a 132-SM GPU idles. So each channel is cut into ``S`` *s
 2. ``_combine_gradient_sums``: ``dβ = Σ dy``, ``dγ = Σ dy·x̂`` per channel;
 3. ``_input_gradient``: :math:`dx = \frac{\gamma}{\sqrt{\sigma^2+\epsilon}}\big(dy - \frac{d\beta}{m} - \hat x\,\frac{d\gamma}{m}\big)`.
 
-Reading ``x`` twice caps this design at 2/3 of the memory-bandwidth limit in the forward pass and
-(2+3)/(3+5) in forward + backward (the performance chapter derives it). Reaching further needs ``x`` read
-from HBM once: a channel group kept resident in L2 between the two passes, or a grid-wide
-synchronization. That is left as an exercise; ``benchmarks/triton_kernel.py`` measures what this design
-reaches on a GPU.
+For a tensor much larger than the L2 cache, reading ``x`` twice caps this design at 2/3 of the
+memory-bandwidth limit in the forward pass and (2+3)/(3+5) in forward + backward (the performance chapter
+derives it). Reaching further needs ``x`` read from HBM once: a channel group kept resident in L2 between
+the two passes, or a grid-wide synchronization. That is left as an exercise; ``benchmarks/triton_kernel.py``
+measures what this design reaches on a GPU. Two other costs may bind before the bandwidth does: the integer
+division and remainder by ``HW`` per value in ``_address``, and Welford's division per value.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ MAX_SPLITS = 256
 
 @triton.jit
 def _address(x_ptr, c, index, spatial, channels):
-    """The pointer to value ``index`` (in ``0..N·HW``) of channel ``c`` of an ``(N, C, HW)`` tensor."""
-    n = index // spatial
+    """The pointer to value ``index`` (in ``0..N·HW``) of channel ``c`` of an ``(N, C, HW)`` tensor. In int64:
+    a tensor of 2³¹ values or more (8.6 GB of float32) would overflow int32 offsets."""
+    n = (index // spatial).to(tl.int64)
     return x_ptr + (n * channels + c) * spatial + index % spatial
 
 
@@ -105,7 +108,8 @@ def _combine_moments(count_ptr, mean_ptr, m2_ptr, saved_mean_ptr, saved_inv_std_
     batch_mean = tl.sum(count * mean, axis=0) / total
     batch_var = tl.sum(m2 + count * (mean - batch_mean) * (mean - batch_mean), axis=0) / total  # biased
     tl.store(saved_mean_ptr + c, batch_mean)
-    tl.store(saved_inv_std_ptr + c, 1.0 / tl.sqrt(batch_var + eps))
+    # IEEE-rounded square root and division (tl.sqrt and / are approximate on NVIDIA GPUs).
+    tl.store(saved_inv_std_ptr + c, tl.div_rn(1.0, tl.sqrt_rn(batch_var + eps)))
     if UPDATE_RUNNING:
         running_mean = tl.load(running_mean_ptr + c)
         running_var = tl.load(running_var_ptr + c)
@@ -119,13 +123,15 @@ def _normalize(x_ptr, y_ptr, mean_ptr, inv_std_ptr, weight_ptr, bias_ptr,
                channels, spatial, total, per_split, BLOCK: tl.constexpr):
     c, split = tl.program_id(0), tl.program_id(1)
     start, stop = _split_range(split, per_split, total)
+    mean = tl.load(mean_ptr + c)
     scale = tl.load(weight_ptr + c) * tl.load(inv_std_ptr + c)
-    shift = tl.load(bias_ptr + c) - tl.load(mean_ptr + c) * scale
+    shift = tl.load(bias_ptr + c)
     for offset in range(start, stop, BLOCK):
         index = offset + tl.arange(0, BLOCK)
         valid = index < stop
         x = tl.load(_address(x_ptr, c, index, spatial, channels), mask=valid, other=0.0).to(tl.float32)
-        y = x * scale + shift
+        # x − μ first: x·s + (β − μs) would subtract two large numbers when |μ| ≫ σ.
+        y = (x - mean) * scale + shift
         tl.store(_address(y_ptr, c, index, spatial, channels), y.to(y_ptr.dtype.element_ty), mask=valid)
 
 

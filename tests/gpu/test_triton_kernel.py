@@ -57,6 +57,18 @@ def test_float32_matches_torch(shape: tuple[int, ...]) -> None:
     assert_matches(run_both(shape, torch.float32), torch.float32)
 
 
+def test_float32_far_from_zero_is_as_accurate_as_torch() -> None:
+    """Mean 1e4, std 2. A float32 mean is off by up to half a float32 spacing at 1e4 (4.9e-4), so any
+    float32 kernel's x̂ may be off by about 4.9e-4/σ: PyTorch's too. The kernel must do no worse than
+    PyTorch against the float64 result; computing x·s + (β − μs) instead of (x − μ)·s + β was worse."""
+    generator = torch.Generator().manual_seed(5)
+    x = (torch.randn(8, 3, 6, 6, generator=generator) * 2 + 1e4).to(DEVICE)
+    exact = torch.nn.functional.batch_norm(x.double(), None, None, training=True)
+    errors = {name: float((function(x, None, None, training=True).double() - exact).abs().max())
+              for name, function in (("ours", triton_kernel.batch_norm), ("torch", torch.nn.functional.batch_norm))}
+    assert errors["ours"] <= max(1.5 * errors["torch"], 1e-5), errors
+
+
 def test_bfloat16_matches_torch_with_float32_sums() -> None:
     assert_matches(run_both((4, 3, 9, 9), torch.bfloat16), torch.bfloat16)
 
