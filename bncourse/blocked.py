@@ -3,22 +3,25 @@ block by block so that each pass over memory does all its arithmetic while the b
 
 Every batch-norm input, whatever its layout, is viewed as ``(outer, C, inner)`` without a copy: for
 ``(N, C, H, W)`` that is ``(N, C, H·W)``; for channels-last ``(N, H, W, C)`` it is ``(N·H·W, C, 1)``. Blocks
-are slices of the outer axis holding about ``BLOCK_VALUES`` numbers (one example of ``(256, 256, 14, 14)``
-when a single one is larger), small enough for a core's L2 cache. Statistics are ``(C, 1)`` columns.
+are slices of the outer axis holding about ``BLOCK_VALUES`` numbers, small enough for a core's L2 cache
+(at least one slice, so a block is larger when a single example is: 200 704 values for
+``(256, 64, 56, 56)``). Statistics are ``(C, 1)`` columns.
 
-What made it 4 to 19 times faster than :mod:`bncourse.kernel` (``benchmarks/numpy_reference.py`` measures it):
+What made it 2.5 to 4 times faster than :mod:`bncourse.kernel` in float32 (``benchmarks/numpy_reference.py``
+measures it; float64 inputs keep the kernel, see :func:`serves`):
 
 - **Passes over memory.** The kernel makes a float64 copy of ``x``, then a temporary per operation, each
   a full trip to memory. Here the forward reads ``x`` twice (statistics, then normalization) and writes
   ``y`` once; the backward reads ``x`` and ``dy`` twice and writes ``dx`` once. Every other operation
   works on a block that is still in the cache.
-- **One pass for the statistics.** Each block's mean and sum of squared deviations are exact two-pass
-  values computed in the cache; blocks are combined with Chan et al.'s (1979) update, which never
-  subtracts two large numbers: the variance stays accurate when ``|μ| ≫ σ``.
+- **One pass for the statistics.** Each block's mean and sum of squared deviations are accurate two-pass
+  values computed in the cache; blocks are combined with Chan et al.'s (1979) update, which adds only
+  non-negative terms to the sum of squares and never forms ``Σx² − (Σx)²/m``: the variance stays accurate
+  when ``|μ| ≫ σ``.
 - **Accumulation dtype.** Sums are taken in float64 (a float32 block is widened in the cache), while the
   elementwise work runs in the input's dtype, float32 for float32 (twice as many numbers per SIMD
   instruction, half the bytes). Subtracting a float64 mean in float32 would round the mean to float32 and
-  shift every ``x̂`` by up to ``ulp(μ)/σ``; the mean is therefore split into ``μ_hi + μ_lo`` (``μ_hi`` the
+  shift every ``x̂`` by up to half a float32 spacing at ``μ``, divided by ``σ``; the mean is therefore split into ``μ_hi + μ_lo`` (``μ_hi`` the
   float32 nearest to ``μ``): ``x − μ_hi`` is exact for ``x`` near ``μ`` (Sterbenz), and the small
   ``μ_lo`` goes into the shift.
 

@@ -4,7 +4,9 @@
 ``fold_sequential(model)`` returns a new ``nn.Sequential`` in which each ``Linear`` or ``Conv1d/2d/3d``
 directly followed by a ``BatchNorm1d/2d/3d`` is replaced by one layer with the folded weight and bias (the
 batch norm disappears); nested ``Sequential`` containers are folded too, everything else is copied. The
-model passed in is not changed. It refuses a model in training mode (its batch norms normalize with
+model passed in is not changed. A ``Linear`` → ``BatchNorm1d`` pair is folded as for an input ``(N, features)``:
+on a sequence ``(N, C, L)`` the linear layer acts on ``L`` while the batch norm normalizes ``C``, and folding
+is wrong (a shape check cannot tell when ``C`` equals the output features). It refuses a model in training mode (its batch norms normalize with
 each batch's statistics, which no fixed weight can reproduce) and a batch norm without running statistics
 (``track_running_stats=False``: nothing fixed to fold).
 """
