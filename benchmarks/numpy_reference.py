@@ -1,9 +1,10 @@
 """bncourse's batch norm against PyTorch's CPU kernel, one thread each, float32: training-mode forward, and
 forward + backward, on the three shapes of the performance chapter. Also times the readable kernel
 (bncourse.kernel, float64 throughout, one temporary per operation) that bncourse.blocked replaced, and
-checks that bncourse and PyTorch agree to float32 round-off.
+checks that bncourse and PyTorch agree to float32 round-off. Each repeat times one call of each, interleaved;
+medians and quartiles of the times and of the per-repeat ratio bncourse / torch are reported.
 
-    .venv/bin/python benchmarks/numpy_reference.py [--repeats 9] [--out book/data/numpy_reference.json]
+    .venv/bin/python benchmarks/numpy_reference.py [--repeats 15] [--out book/data/numpy_reference.json]
 """
 
 from __future__ import annotations
@@ -57,24 +58,31 @@ def measure(shape: tuple[int, ...], repeats: int) -> dict[str, Any]:
         assert x_torch.grad is not None
         return x_torch.grad
 
-    times = {
-        "kernel": {"forward": common.median_ms(kernel_forward, repeats),
-                   "forward+backward": common.median_ms(lambda: kernel.normalize_backward(dy, kernel_forward(), gamma), repeats)},
-        "bncourse": {"forward": common.median_ms(lambda: layer(x, training=True), repeats),
-                     "forward+backward": common.median_ms(bncourse_backward, repeats)},
-        "torch": {"forward": common.median_ms(torch_forward, repeats),
-                  "forward+backward": common.median_ms(torch_backward, repeats)},
+    runs = {
+        "forward": {"kernel": kernel_forward, "bncourse": lambda: layer(x, training=True), "torch": torch_forward},
+        "forward+backward": {"kernel": lambda: kernel.normalize_backward(dy, kernel_forward(), gamma),
+                             "bncourse": bncourse_backward, "torch": torch_backward},
     }
+    # Interleaved: each repeat times one call of each implementation, so that a slower moment of a shared
+    # machine hits all three; the ratio is the median of the per-repeat ratios.
+    times: dict[str, dict[str, Any]] = {name: {} for name in ("kernel", "bncourse", "torch")}
+    ratios = {}
+    for phase, implementations in runs.items():
+        repeats_ms = [{name: common.timings_ms(run, 1, warmup=1)[0] for name, run in implementations.items()}
+                      for _ in range(repeats)]
+        for name in implementations:
+            times[name][phase] = common.quartiles([r[name] for r in repeats_ms])
+        ratios[phase] = common.quartiles([r["bncourse"] / r["torch"] for r in repeats_ms])
     y = bn.BatchNorm(channels, dtype=np.float32)(x, training=True)
     dx = bncourse_backward().dx
-    return {"shape": list(shape), "ms": times,
+    return {"shape": list(shape), "ms": times, "bncourse_over_torch": ratios,
             "max_abs_difference_from_torch": {"y": float(np.abs(y - torch_forward().numpy()).max()),
                                               "dx": float(np.abs(dx - torch_backward().numpy()).max())}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args()
     import torch
@@ -86,12 +94,13 @@ def main() -> None:
     results = {"machine": common.machine(torch=torch.__version__), "threads": 1, "dtype": "float32",
                "repeats": args.repeats, "cases": cases}
     print(f"{results['machine']['processor']}, one thread, float32, median of {args.repeats} (ms)")
-    print(f"{'shape':>20} {'pass':>17} {'kernel':>8} {'bncourse':>9} {'torch':>7} {'bncourse/torch':>15}")
+    print(f"{'shape':>20} {'pass':>17} {'kernel':>8} {'bncourse':>9} {'torch':>7} {'bncourse/torch (quartiles)':>26}")
     for case in cases:
         for phase in ("forward", "forward+backward"):
-            ms = {name: case["ms"][name][phase] for name in ("kernel", "bncourse", "torch")}
+            ms = {name: case["ms"][name][phase]["median"] for name in ("kernel", "bncourse", "torch")}
+            ratio = case["bncourse_over_torch"][phase]
             print(f"{str(tuple(case['shape'])):>20} {phase:>17} {ms['kernel']:8.1f} {ms['bncourse']:9.1f} "
-                  f"{ms['torch']:7.1f} {ms['bncourse'] / ms['torch']:15.2f}")
+                  f"{ms['torch']:7.1f} {ratio['median']:8.2f} ({ratio['p25']:.2f}-{ratio['p75']:.2f})")
     if args.out:
         common.write(args.out, results)
 

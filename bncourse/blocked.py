@@ -3,40 +3,43 @@ block by block so that each pass over memory does all its arithmetic while the b
 
 Every batch-norm input, whatever its layout, is viewed as ``(outer, C, inner)`` without a copy: for
 ``(N, C, H, W)`` that is ``(N, C, H·W)``; for channels-last ``(N, H, W, C)`` it is ``(N·H·W, C, 1)``. Blocks
-are slices of the outer axis holding about ``BLOCK_VALUES`` numbers, small enough for a core's L2 cache
-(at least one slice, so a block is larger when a single example is: 200 704 values for
-``(256, 64, 56, 56)``). Statistics are ``(C, 1)`` columns.
+are slices of the outer axis holding about ``BLOCK_VALUES`` numbers and at most ``BLOCK_ROWS`` slices,
+small enough for a core's L2 cache (at least one slice, so a block is larger when a single example is:
+200 704 values for ``(256, 64, 56, 56)``). Statistics are ``(C, 1)`` columns.
 
-What made it 2.5 to 4 times faster than :mod:`bncourse.kernel` in float32 (``benchmarks/numpy_reference.py``
-measures it; float64 inputs keep the kernel, see :func:`serves`):
+What made it faster than :mod:`bncourse.kernel` in float32 (``benchmarks/numpy_reference.py`` measures it;
+float64 inputs keep the kernel, see :func:`serves`):
 
 - **Passes over memory.** The kernel makes a float64 copy of ``x``, then a temporary per operation, each
   a full trip to memory. Here the forward reads ``x`` twice (statistics, then normalization) and writes
-  ``y`` once; the backward reads ``x`` and ``dy`` twice and writes ``dx`` once. Every other operation
-  works on a block that is still in the cache.
+  ``y`` and the deviations ``x − μ_hi`` that the backward needs (PyTorch keeps ``x`` itself); the backward
+  reads the deviations and ``dy`` twice and writes ``dx``. Every other operation works on a block that is
+  still in the cache.
 - **One pass for the statistics.** Each block's mean and sum of squared deviations are accurate two-pass
   values computed in the cache; blocks are combined with Chan et al.'s (1979) update, which adds only
   non-negative terms to the sum of squares and never forms ``Σx² − (Σx)²/m``: the variance stays accurate
   when ``|μ| ≫ σ``.
-- **Accumulation dtype.** Sums are taken in float64 (a float32 block is widened in the cache), while the
-  elementwise work runs in the input's dtype, float32 for float32 (twice as many numbers per SIMD
-  instruction, half the bytes). Subtracting a float64 mean in float32 would round the mean to float32 and
-  shift every ``x̂`` by up to half a float32 spacing at ``μ``, divided by ``σ``; the mean is therefore split into ``μ_hi + μ_lo`` (``μ_hi`` the
-  float32 nearest to ``μ``): ``x − μ_hi`` is exact for ``x`` near ``μ`` (Sterbenz), and the small
-  ``μ_lo`` goes into the shift.
+- **Accumulation dtype.** Each block's sums run in the input's dtype, float32 for float32 (twice as many
+  numbers per SIMD instruction as float64, half the bytes), over at most ``BLOCK_VALUES`` numbers per
+  channel with NumPy's pairwise or multi-accumulator loops; the blocks' sums are accumulated in float64.
+  Subtracting a float64 mean in float32 would round the mean to float32 and shift every ``x̂`` by up to
+  half a float32 spacing at ``μ``, divided by ``σ``; the mean is therefore split into ``μ_hi + μ_lo``
+  (``μ_hi`` the float32 nearest to ``μ``): ``x − μ_hi`` is exact for ``x`` near ``μ`` (Sterbenz), and the
+  small ``μ_lo`` goes into the shift.
+- **Fewer operations per block.** ``np.einsum`` multiplies and sums in one sweep (``Σ d²``, ``Σ dy·d``),
+  and keeping ``d = x − μ_hi`` from the forward pass saves the backward two subtractions per value.
 
-The forward, with :math:`s = \gamma/\sqrt{\sigma^2+\epsilon}`:
-:math:`y = (x - \mu_{hi})\, s + (\beta - \mu_{lo} s)`. The backward, with per-channel sums
-:math:`\Sigma dy` and :math:`\Sigma dy\,\hat x = (\Sigma dy\,(x - \mu_{hi}) - \mu_{lo}\Sigma dy)/\sqrt{\sigma^2+\epsilon}` (the
-products in the input's dtype, each rounded once, summed in float64), is the kernel's
-closed form regrouped as one multiply-add per operand:
+The forward, with :math:`s = \gamma/\sqrt{\sigma^2+\epsilon}` and :math:`d = x - \mu_{hi}`:
+:math:`y = d\, s + (\beta - \mu_{lo} s)`. The backward, with per-channel sums :math:`\Sigma dy` and
+:math:`\Sigma dy\,\hat x = (\Sigma dy\,d - \mu_{lo}\Sigma dy)/\sqrt{\sigma^2+\epsilon}`, is the kernel's closed
+form regrouped as one multiply-add per operand:
 
 .. math::
-    dx = a\,dy + b\,(x - \mu_{hi}) + c, \quad a = \frac{\gamma}{\sqrt{\sigma^2+\epsilon}}, \quad
+    dx = a\,dy + b\,d + c, \quad a = \frac{\gamma}{\sqrt{\sigma^2+\epsilon}}, \quad
     b = -\frac{a\, \Sigma dy\,\hat x}{m\sqrt{\sigma^2+\epsilon}}, \quad c = -\frac{a\,\Sigma dy}{m} - b\,\mu_{lo}.
 
 Nothing is validated here: :mod:`bncourse.functional` and :class:`bncourse.BatchNorm` check their
-arguments and call :func:`forward` and :func:`backward` for batch norm without a mask.
+arguments and call :func:`forward` and :func:`backward` for float32 batch norm without a mask.
 """
 
 from __future__ import annotations
@@ -49,8 +52,11 @@ import numpy as np
 from bncourse.kernel import Gradients, Moments, computation_dtype
 from bncourse.validation import FloatArray
 
-#: About how many numbers a block holds (at least one row of the outer axis): 256 KiB in float32.
+#: About how many numbers a block holds (at least one slice of the outer axis): 256 KiB in float32.
 BLOCK_VALUES = 1 << 16
+#: At most this many slices of the outer axis per block: a sum over the outer axis adds one slice at a
+#: time, so this bounds how many float32 numbers one accumulator adds up (for few channels, e.g. (N, 3)).
+BLOCK_ROWS = 256
 
 
 def serves(dtype: Any) -> bool:
@@ -68,16 +74,29 @@ def channel_blocks(x: FloatArray, axis: int) -> FloatArray:
 
 
 def block_slices(x3: FloatArray) -> Iterator[slice]:
-    """Consecutive slices of the outer axis, each about ``BLOCK_VALUES`` numbers (at least one row)."""
+    """Consecutive slices of the outer axis, each about ``BLOCK_VALUES`` numbers (at least one slice, at
+    most ``BLOCK_ROWS``)."""
     outer, channels, inner = x3.shape
-    rows = max(1, BLOCK_VALUES // (channels * inner))
+    rows = min(BLOCK_ROWS, max(1, BLOCK_VALUES // (channels * inner)))
     for start in range(0, outer, rows):
         yield slice(start, min(start + rows, outer))
 
 
 def elementwise_dtype(dtype: Any) -> np.dtype[Any]:
-    """The dtype of the elementwise work: the input's, or float32 for float16."""
+    """The dtype of the elementwise work and of each block's sums: the input's, or float32 for float16."""
     return np.result_type(dtype, np.float32)
+
+
+def channel_sums(block: FloatArray) -> FloatArray:
+    """Per-channel sums of a block ``(rows, C, inner)`` as a ``(C, 1)`` column, in the block's dtype."""
+    sums: FloatArray = block.sum(axis=(0, 2))[:, None]
+    return sums
+
+
+def channel_dots(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Per-channel sums of ``a·b`` over a block, as a ``(C, 1)`` column: one sweep, no temporary."""
+    dots: FloatArray = np.einsum("nci,nci->c", a, b)[:, None]
+    return dots
 
 
 def moments(x3: FloatArray) -> Moments:
@@ -87,19 +106,25 @@ def moments(x3: FloatArray) -> Moments:
     Block :math:`b` (:math:`n_b` values, mean :math:`\mu_b`, squared deviations :math:`M_b`) joins the
     :math:`n` values seen so far by Chan et al.'s update:
     :math:`\delta = \mu_b - \mu`, :math:`\mu \leftarrow \mu + \delta n_b/(n+n_b)`,
-    :math:`M \leftarrow M + M_b + \delta^2 n n_b/(n+n_b)`; at the end :math:`\sigma^2 = M/n`."""
+    :math:`M \leftarrow M + M_b + \delta^2 n n_b/(n+n_b)`; at the end :math:`\sigma^2 = M/n`.
+    Within a block, around a center :math:`c` (the block's float32 mean, rounded: near :math:`\mu_b`, so
+    :math:`d = x - c` is exact for most values and small): :math:`\mu_b = c + \sum d / n_b` and
+    :math:`M_b = \sum d^2 - (\sum d)^2 / n_b`, a small correction. A float32 sum of values far from zero
+    is off by many float32 spacings of :math:`|\mu|`; sums of the small :math:`d` are not."""
     outer, channels, inner = x3.shape
-    wide = computation_dtype(x3.dtype)
+    wide, work = computation_dtype(x3.dtype), elementwise_dtype(x3.dtype)
     mean, squares, seen = np.zeros((channels, 1), wide), np.zeros((channels, 1), wide), 0
     for rows in block_slices(x3):
-        block = x3[rows].astype(wide)  # widened in the cache
+        block = x3[rows]
         count = block.shape[0] * inner
-        block_mean = block.sum(axis=(0, 2))[:, None] / count
-        block -= block_mean
-        np.square(block, out=block)
+        center = (channel_sums(block) / count).astype(work)
+        deviation = np.subtract(block, center, dtype=work)
+        sum_deviation = channel_sums(deviation).astype(wide)
+        block_mean = center + sum_deviation / count
+        block_squares = channel_dots(deviation, deviation) - np.square(sum_deviation) / count
         delta, total = block_mean - mean, seen + count
         mean += delta * (count / total)
-        squares += block.sum(axis=(0, 2))[:, None] + np.square(delta) * (seen * count / total)
+        squares += block_squares + np.square(delta) * (seen * count / total)
         seen = total
     return Moments(mean, squares / seen, seen)
 
@@ -110,81 +135,86 @@ def split_mean(mean: FloatArray, dtype: Any) -> tuple[FloatArray, FloatArray]:
     return high, mean - high
 
 
-def normalize(x3: FloatArray, mean: FloatArray, inv_std: FloatArray, gamma: FloatArray, beta: FloatArray) -> FloatArray:
-    r""":math:`y = \gamma (x-\mu)/\sqrt{\sigma^2+\epsilon} + \beta` for ``x3`` ``(outer, C, inner)``, given the
-    ``(C, 1)`` columns ``mean`` and ``inv_std`` = :math:`1/\sqrt{\sigma^2+\epsilon}` (batch or running
-    statistics) and ``gamma``, ``beta``. ``y`` has ``x3``'s shape and dtype; one read of ``x``, one write of ``y``."""
+def normalize(x3: FloatArray, mean: FloatArray, inv_std: FloatArray, gamma: FloatArray, beta: FloatArray,
+              keep_deviation: bool = False) -> tuple[FloatArray, FloatArray | None]:
+    r"""``(y, d)``: :math:`y = \gamma (x-\mu)/\sqrt{\sigma^2+\epsilon} + \beta` for ``x3`` ``(outer, C, inner)``,
+    given the ``(C, 1)`` columns ``mean`` and ``inv_std`` = :math:`1/\sqrt{\sigma^2+\epsilon}` (batch or
+    running statistics), ``gamma`` and ``beta``; and, if ``keep_deviation``, :math:`d = x - \mu_{hi}` for the
+    backward pass (else None). ``y`` has ``x3``'s shape and dtype, ``d`` the elementwise dtype."""
     work = elementwise_dtype(x3.dtype)
     high, low = split_mean(mean, work)
     scale = gamma * inv_std
     shift = (beta - low * scale).astype(work)
     scale = scale.astype(work)
     y = np.empty_like(x3)
+    kept = np.empty(x3.shape, work) if keep_deviation else None
     for rows in block_slices(x3):
         out = y[rows] if y.dtype == work else np.empty(y[rows].shape, work)
-        np.subtract(x3[rows], high, out=out)
-        out *= scale
+        deviation = out if kept is None else kept[rows]
+        np.subtract(x3[rows], high, out=deviation)
+        np.multiply(deviation, scale, out=out)
         out += shift
         y[rows] = out  # a no-op when out is y's own block
-    return y
+    return y, kept
 
 
 def normalize_backward(
-    dy3: FloatArray, x3: FloatArray, mean: FloatArray, inv_std: FloatArray, gamma: FloatArray
+    dy3: FloatArray, deviation3: FloatArray, mean: FloatArray, inv_std: FloatArray, gamma: FloatArray
 ) -> Gradients:
-    """Gradients of a training-mode :func:`normalize` whose statistics were ``x3``'s own: ``dx`` (shape and
-    dtype of ``x3``), ``dgamma`` and ``dbeta`` (``(C,)``, ``gamma``'s dtype). Two passes over ``x`` and
-    ``dy``: the per-channel sums (in float64), then ``dx = a·dy + b·(x − μ_hi) + c`` (module docstring)."""
-    outer, channels, inner = x3.shape
-    wide = computation_dtype(x3.dtype, dy3.dtype)
-    work = elementwise_dtype(x3.dtype)
-    high, low = split_mean(mean, work)
+    """Gradients of a training-mode :func:`normalize` whose statistics were its input's own, from the kept
+    deviations ``d = x − μ_hi``: ``dx`` (shape and dtype of ``dy3``), ``dgamma`` and ``dbeta`` (``(C,)``,
+    ``gamma``'s dtype). Two passes over ``d`` and ``dy``: the per-channel sums, then
+    ``dx = a·dy + b·d + c`` (module docstring)."""
+    outer, channels, inner = deviation3.shape
+    wide, work = computation_dtype(deviation3.dtype, dy3.dtype), elementwise_dtype(deviation3.dtype)
     sum_dy, sum_dy_deviation = np.zeros((channels, 1), wide), np.zeros((channels, 1), wide)
-    for rows in block_slices(x3):
-        product = np.subtract(x3[rows], high, dtype=work)  # x − μ_hi, exact for x near μ
-        product *= dy3[rows]
-        sum_dy += np.add.reduce(dy3[rows], axis=(0, 2), dtype=wide)[:, None]
-        sum_dy_deviation += np.add.reduce(product, axis=(0, 2), dtype=wide)[:, None]
+    for rows in block_slices(deviation3):
+        sum_dy += channel_sums(dy3[rows])
+        sum_dy_deviation += channel_dots(deviation3[rows], dy3[rows])
     m = outer * inner
+    _, low = split_mean(mean, work)
     sum_dy_x_hat = (sum_dy_deviation - low * sum_dy) * inv_std
     a = gamma * inv_std
     b = -a * inv_std * sum_dy_x_hat / m
     c = -a * sum_dy / m - b * low
     a, b, c = (column.astype(work) for column in (a, b, c))
-    dx = np.empty_like(x3)
-    for rows in block_slices(x3):
+    dx = np.empty_like(dy3)
+    for rows in block_slices(deviation3):
         out = dx[rows] if dx.dtype == work else np.empty(dx[rows].shape, work)
-        deviation = np.subtract(x3[rows], high, dtype=work)
-        deviation *= b
+        scaled = np.multiply(deviation3[rows], b)
         np.multiply(dy3[rows], a, out=out)
-        out += deviation
+        out += scaled
         out += c
         dx[rows] = out
     return Gradients(dx, sum_dy_x_hat.reshape(-1).astype(gamma.dtype), sum_dy.reshape(-1).astype(gamma.dtype))
 
 
 class Forward(NamedTuple):
-    """A forward pass: ``y`` ``(outer, C, inner)``, and what the backward needs: the input ``x`` (a
-    reference: :class:`bncourse.BatchNorm` passes a copy, so that the caller may reuse its buffer), the
-    statistics used (``(C, 1)`` columns) and ``inv_std`` = :math:`1/\\sqrt{\\sigma^2+\\epsilon}`."""
+    """A forward pass: ``y`` ``(outer, C, inner)``, and what the backward needs: the deviations
+    ``d = x − μ_hi`` (None in inference), the statistics used (``(C, 1)`` columns) and ``inv_std`` =
+    :math:`1/\\sqrt{\\sigma^2+\\epsilon}`."""
 
     y: FloatArray
-    x: FloatArray
+    deviation: FloatArray | None
     stats: Moments
     inv_std: FloatArray
 
 
 def forward(x3: FloatArray, gamma: FloatArray, beta: FloatArray, eps: float, stats: Moments | None = None) -> Forward:
     """Batch norm of ``x3`` ``(outer, C, inner)`` with ``(C,)`` vectors ``gamma`` and ``beta``: with the
-    batch's own statistics (training), or the given ``(C, 1)`` ``stats`` (inference)."""
+    batch's own statistics (training; the deviations are kept for :func:`backward`), or the given ``(C, 1)``
+    ``stats`` (inference)."""
+    training = stats is None
     if stats is None:
         stats = moments(x3)
     wide = computation_dtype(x3.dtype, stats.var.dtype)
     inv_std = 1.0 / np.sqrt(stats.var.astype(wide) + eps)
-    y = normalize(x3, stats.mean.astype(wide), inv_std, gamma[:, None], beta[:, None])
-    return Forward(y, x3, stats, inv_std)
+    y, deviation = normalize(x3, stats.mean.astype(wide), inv_std, gamma[:, None], beta[:, None], training)
+    return Forward(y, deviation, stats, inv_std)
 
 
 def backward(dy3: FloatArray, forward: Forward, gamma: FloatArray) -> Gradients:
     """Gradients of a training-mode :func:`forward` (``gamma`` the ``(C,)`` vector it used)."""
-    return normalize_backward(dy3, forward.x, forward.stats.mean, forward.inv_std, gamma[:, None])
+    if forward.deviation is None:
+        raise ValueError("backward needs a training-mode forward pass (one that computed its own statistics)")
+    return normalize_backward(dy3, forward.deviation, forward.stats.mean, forward.inv_std, gamma[:, None])

@@ -12,8 +12,9 @@ values. ``gamma``, ``beta``, ``mean`` and ``var`` have shape ``(C,)``.
 Each function checks its arguments once (:mod:`bncourse.validation`) and then calls the kernel
 (:mod:`bncourse.kernel`) with batch norm's reduction axes, every axis except the channel axis: for
 float64 input the kernel itself (float64 throughout, the course's reference digits), for float32 its
-fast form :mod:`bncourse.blocked` (the same formulas block by block in the cache; sums in float64,
-elementwise work in float32: float32 in, float32 out, with float64-accurate statistics).
+fast form :mod:`bncourse.blocked` (the same formulas block by block in the cache, in float32, each block's
+sums gathered in float64: float32 in, float32 out, with statistics accurate to float32 round-off relative
+to σ, however far the data sit from zero).
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ class BatchNorm:
                 validation.require_more_than_one_value_per_channel(x_arr, axis)
             running = None if training else kernel.Moments(running_mean[:, None], running_var[:, None], 0)
             x3 = blocked.channel_blocks(x_arr, axis)
-            forward = blocked.forward(x3.copy() if training else x3, gamma, beta, self.eps, running)
+            forward = blocked.forward(x3, gamma, beta, self.eps, running)
             stats, y = forward.stats, forward.y.reshape(x_arr.shape)
         else:  # float64, or statistics over a mask: the kernel
             axes = reduction_axes(x_arr.ndim, axis)
@@ -205,9 +205,10 @@ class BatchNorm:
 
     def backward(self, dy: ArrayLike) -> Gradients:
         """:class:`~bncourse.Gradients` ``(dx, dgamma, dbeta)`` of the last ``training=True`` call, given
-        ``dy = ∂L/∂y``, from that call's statistics (they are not computed again) and a copy of its input
-        (PyTorch's autograd keeps a reference and refuses a backward after an in-place change; NumPy cannot
-        tell, so a caller that reuses its buffer must not change the gradient).
+        ``dy = ∂L/∂y``, from that call's statistics (they are not computed again) and what it kept of its
+        input: ``x̂`` (float64) or, for float32, ``x − μ`` in float32. Both are the layer's own arrays, so a
+        caller that reuses its buffer for the next batch does not change the gradient (PyTorch's autograd
+        keeps a reference to ``x`` and refuses a backward after an in-place change).
 
         ``dgamma`` and ``dbeta`` are also kept as attributes, for an optimizer."""
         if self._last_training_pass is None:

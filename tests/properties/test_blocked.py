@@ -34,9 +34,12 @@ def test_blocked_forward_and_backward_equal_the_kernel(case: Case, block_values:
     finally:
         blocked.BLOCK_VALUES = previous
     assert forward.y.dtype == case.x.dtype and result.dx.dtype == case.x.dtype
+    # Statistics to the input's precision, relative to σ: float32 sums of deviations from a block center.
     expected = kernel.moments(case.x, tuple(a for a in range(case.x.ndim) if a != axis))
-    assert_close(forward.stats.mean.ravel(), expected.mean.ravel())
-    assert_close(forward.stats.var.ravel(), expected.var.ravel())
+    precision = 1e-6 if case.x.dtype == np.float32 else 1e-12
+    sigma = np.sqrt(expected.var.ravel())
+    assert np.all(np.abs(forward.stats.mean.ravel() - expected.mean.ravel()) <= precision * sigma + 1e-30)
+    assert np.all(np.abs(forward.stats.var.ravel() - expected.var.ravel()) <= precision * sigma**2 + 1e-30)
     assert_close(forward.y.reshape(case.x.shape), reference.y)
     assert_close(result.dx.reshape(case.x.shape), gradients.dx)
     assert_close(result.dgamma, gradients.dgamma.ravel())
