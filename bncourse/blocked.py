@@ -3,9 +3,10 @@ block by block so that each pass over memory does all its arithmetic while the b
 
 Every batch-norm input, whatever its layout, is viewed as ``(outer, C, inner)`` without a copy: for
 ``(N, C, H, W)`` that is ``(N, C, H·W)``; for channels-last ``(N, H, W, C)`` it is ``(N·H·W, C, 1)``. Blocks
-are slices of the outer axis holding about ``BLOCK_VALUES`` numbers and at most ``BLOCK_ROWS`` slices,
-small enough for a core's L2 cache (at least one slice, so a block is larger when a single example is:
-200 704 values for ``(256, 64, 56, 56)``). Statistics are ``(C, 1)`` columns.
+hold all ``C`` channels, a range of the outer axis and a range of the inner axis: about ``BLOCK_VALUES``
+numbers (256 KiB in float32; with the temporaries of an operation, a working set of 0.5 to 1 MiB, about a
+core's L2 cache), at most ``BLOCK_ROWS`` slices of the outer axis and ``BLOCK_RUN`` values of the inner axis.
+Statistics are ``(C, 1)`` columns.
 
 What made it faster than :mod:`bncourse.kernel` in float32 (``benchmarks/numpy_reference.py`` measures it;
 float64 inputs keep the kernel, see :func:`serves`):
@@ -14,14 +15,15 @@ float64 inputs keep the kernel, see :func:`serves`):
   a full trip to memory. Here the forward reads ``x`` twice (statistics, then normalization) and writes
   ``y`` and the deviations ``x − μ_hi`` that the backward needs (PyTorch keeps ``x`` itself); the backward
   reads the deviations and ``dy`` twice and writes ``dx``. Every other operation works on a block that is
-  still in the cache.
+  still in the cache. Writing ``d`` costs one more pass than the two-pass minimum (``4S`` instead of
+  ``3S``) and an activation-sized array: the price of not keeping a reference to the caller's ``x``.
 - **One pass for the statistics.** Each block's mean and sum of squared deviations are accurate two-pass
   values computed in the cache; blocks are combined with Chan et al.'s (1979) update, which adds only
   non-negative terms to the sum of squares and never forms ``Σx² − (Σx)²/m``: the variance stays accurate
   when ``|μ| ≫ σ``.
-- **Accumulation dtype.** Each block's sums run in the input's dtype, float32 for float32 (twice as many
-  numbers per SIMD instruction as float64, half the bytes), over at most ``BLOCK_VALUES`` numbers per
-  channel with NumPy's pairwise or multi-accumulator loops; the blocks' sums are accumulated in float64.
+- **Accumulation dtype.** Each block's sums run in float32 (twice as many numbers per SIMD instruction as
+  float64, half the bytes; float16 input is computed in float32) over short runs (``BLOCK_ROWS``,
+  ``BLOCK_RUN``), so that a float32 accumulator adds few numbers; the blocks' sums are gathered in float64.
   Subtracting a float64 mean in float32 would round the mean to float32 and shift every ``x̂`` by up to
   half a float32 spacing at ``μ``, divided by ``σ``; the mean is therefore split into ``μ_hi + μ_lo``
   (``μ_hi`` the float32 nearest to ``μ``): ``x − μ_hi`` is exact for ``x`` near ``μ`` (Sterbenz), and the
@@ -52,11 +54,13 @@ import numpy as np
 from bncourse.kernel import Gradients, Moments, computation_dtype
 from bncourse.validation import FloatArray
 
-#: About how many numbers a block holds (at least one slice of the outer axis): 256 KiB in float32.
+#: About how many numbers a block holds (all channels): 256 KiB in float32.
 BLOCK_VALUES = 1 << 16
-#: At most this many slices of the outer axis per block: a sum over the outer axis adds one slice at a
-#: time, so this bounds how many float32 numbers one accumulator adds up (for few channels, e.g. (N, 3)).
+#: At most this many slices of the outer axis per block: a sum over the outer axis adds them one after
+#: another into one float32 accumulator per channel, whose round-off grows with their number.
 BLOCK_ROWS = 256
+#: At most this many values of the inner axis per block (sums along it use several accumulators).
+BLOCK_RUN = 1 << 10
 
 
 def serves(dtype: Any) -> bool:
@@ -73,13 +77,19 @@ def channel_blocks(x: FloatArray, axis: int) -> FloatArray:
     return np.ascontiguousarray(x).reshape(outer, x.shape[axis], -1)
 
 
-def block_slices(x3: FloatArray) -> Iterator[slice]:
-    """Consecutive slices of the outer axis, each about ``BLOCK_VALUES`` numbers (at least one slice, at
-    most ``BLOCK_ROWS``)."""
+Block = tuple[slice, slice, slice]
+
+
+def blocks(x3: FloatArray) -> Iterator[Block]:
+    """Index tuples ``(outer range, all channels, inner range)`` that cover ``x3`` ``(outer, C, inner)``:
+    about ``BLOCK_VALUES`` numbers each (at least one value per channel), at most ``BLOCK_ROWS`` slices of the
+    outer axis and ``BLOCK_RUN`` values of the inner axis."""
     outer, channels, inner = x3.shape
-    rows = min(BLOCK_ROWS, max(1, BLOCK_VALUES // (channels * inner)))
+    run = max(1, min(inner, BLOCK_RUN, BLOCK_VALUES // channels))  # inner values per block
+    rows = max(1, min(BLOCK_ROWS, BLOCK_VALUES // (channels * run)))
     for start in range(0, outer, rows):
-        yield slice(start, min(start + rows, outer))
+        for begin in range(0, inner, run):
+            yield slice(start, min(start + rows, outer)), slice(None), slice(begin, min(begin + run, inner))
 
 
 def elementwise_dtype(dtype: Any) -> np.dtype[Any]:
@@ -88,8 +98,9 @@ def elementwise_dtype(dtype: Any) -> np.dtype[Any]:
 
 
 def channel_sums(block: FloatArray) -> FloatArray:
-    """Per-channel sums of a block ``(rows, C, inner)`` as a ``(C, 1)`` column, in the block's dtype."""
-    sums: FloatArray = block.sum(axis=(0, 2))[:, None]
+    """Per-channel sums of a block ``(rows, C, inner)`` as a ``(C, 1)`` column, in float32 at least (a
+    float16 sum overflows at 65 504)."""
+    sums: FloatArray = block.sum(axis=(0, 2), dtype=elementwise_dtype(block.dtype))[:, None]
     return sums
 
 
@@ -111,12 +122,12 @@ def moments(x3: FloatArray) -> Moments:
     :math:`d = x - c` is exact for most values and small): :math:`\mu_b = c + \sum d / n_b` and
     :math:`M_b = \sum d^2 - (\sum d)^2 / n_b`, a small correction. A float32 sum of values far from zero
     is off by many float32 spacings of :math:`|\mu|`; sums of the small :math:`d` are not."""
-    outer, channels, inner = x3.shape
+    channels = x3.shape[1]
     wide, work = computation_dtype(x3.dtype), elementwise_dtype(x3.dtype)
     mean, squares, seen = np.zeros((channels, 1), wide), np.zeros((channels, 1), wide), 0
-    for rows in block_slices(x3):
-        block = x3[rows]
-        count = block.shape[0] * inner
+    for part in blocks(x3):
+        block = x3[part]
+        count = block.shape[0] * block.shape[2]
         center = (channel_sums(block) / count).astype(work)
         deviation = np.subtract(block, center, dtype=work)
         sum_deviation = channel_sums(deviation).astype(wide)
@@ -148,13 +159,13 @@ def normalize(x3: FloatArray, mean: FloatArray, inv_std: FloatArray, gamma: Floa
     scale = scale.astype(work)
     y = np.empty_like(x3)
     kept = np.empty(x3.shape, work) if keep_deviation else None
-    for rows in block_slices(x3):
-        out = y[rows] if y.dtype == work else np.empty(y[rows].shape, work)
-        deviation = out if kept is None else kept[rows]
-        np.subtract(x3[rows], high, out=deviation)
+    for part in blocks(x3):
+        out = y[part] if y.dtype == work else np.empty(y[part].shape, work)
+        deviation = out if kept is None else kept[part]
+        np.subtract(x3[part], high, out=deviation)
         np.multiply(deviation, scale, out=out)
         out += shift
-        y[rows] = out  # a no-op when out is y's own block
+        y[part] = out  # a no-op when out is y's own block
     return y, kept
 
 
@@ -168,9 +179,9 @@ def normalize_backward(
     outer, channels, inner = deviation3.shape
     wide, work = computation_dtype(deviation3.dtype, dy3.dtype), elementwise_dtype(deviation3.dtype)
     sum_dy, sum_dy_deviation = np.zeros((channels, 1), wide), np.zeros((channels, 1), wide)
-    for rows in block_slices(deviation3):
-        sum_dy += channel_sums(dy3[rows])
-        sum_dy_deviation += channel_dots(deviation3[rows], dy3[rows])
+    for part in blocks(deviation3):
+        sum_dy += channel_sums(dy3[part])
+        sum_dy_deviation += channel_dots(deviation3[part], dy3[part])
     m = outer * inner
     _, low = split_mean(mean, work)
     sum_dy_x_hat = (sum_dy_deviation - low * sum_dy) * inv_std
@@ -179,13 +190,13 @@ def normalize_backward(
     c = -a * sum_dy / m - b * low
     a, b, c = (column.astype(work) for column in (a, b, c))
     dx = np.empty_like(dy3)
-    for rows in block_slices(deviation3):
-        out = dx[rows] if dx.dtype == work else np.empty(dx[rows].shape, work)
-        scaled = np.multiply(deviation3[rows], b)
-        np.multiply(dy3[rows], a, out=out)
+    for part in blocks(deviation3):
+        out = dx[part] if dx.dtype == work else np.empty(dx[part].shape, work)
+        scaled = np.multiply(deviation3[part], b)
+        np.multiply(dy3[part], a, out=out)
         out += scaled
         out += c
-        dx[rows] = out
+        dx[part] = out
     return Gradients(dx, sum_dy_x_hat.reshape(-1).astype(gamma.dtype), sum_dy.reshape(-1).astype(gamma.dtype))
 
 

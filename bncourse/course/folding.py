@@ -85,3 +85,61 @@ def _folded_layer(layer: Any, norm: Any, name: str) -> Any:
         folded.weight.copy_(torch.from_numpy(weight))
         folded.bias = torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(bias)).to(layer.weight.device))
     return folded
+
+
+KERAS_FOLDABLE = ("Dense", "Conv1D", "Conv2D", "Conv3D")
+
+
+def fold_keras_sequential(model: Any) -> Any:
+    """A copy of the ``keras.Sequential`` ``model`` with every Dense/ConvND → BatchNormalization pair folded
+    into one layer. Keras has no training mode to refuse: a Keras batch norm uses its moving statistics
+    whenever it is called with ``training=False`` (``predict``, ``evaluate``), and those are what is folded.
+    The batch norm must normalize the last axis (channels-last, the Keras default), which is the layer's
+    output axis: Keras kernels are ``(in, out)`` and ``(*kernel, in, out)``."""
+    import keras
+
+    if not isinstance(model, keras.Sequential):
+        raise TypeError(f"model must be a keras.Sequential, got {type(model).__name__}")
+    if not model.built:
+        raise ValueError("model must be built (called on data, or given an Input) before folding")
+    layers: list[Any] = []
+    source = list(model.layers)
+    i = 0
+    while i < len(source):
+        layer = source[i]
+        following = source[i + 1] if i + 1 < len(source) else None
+        if type(layer).__name__ in KERAS_FOLDABLE and type(following).__name__ == "BatchNormalization":
+            layers.append(_folded_keras_layer(layer, following))
+            i += 1
+        else:
+            layers.append(layer.__class__.from_config(layer.get_config()))
+            layers[-1].build(layer.input.shape)
+            layers[-1].set_weights(layer.get_weights())
+        i += 1
+    folded = keras.Sequential([keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype), *layers])
+    return folded
+
+
+def _folded_keras_layer(layer: Any, norm: Any) -> Any:
+    axis = norm.axis if isinstance(norm.axis, int) else norm.axis[0]
+    rank = len(norm.input.shape)
+    if axis not in (-1, rank - 1):
+        raise ValueError(
+            f"batch norm {norm.name} normalizes axis {axis}, not the last axis ({rank - 1}): only a channels-last "
+            f"batch norm folds into the layer before it"
+        )
+
+    def numpy(variable: Any) -> Any:
+        return None if variable is None else np.asarray(variable)
+
+    kernel = numpy(layer.kernel)
+    out_first = np.moveaxis(kernel, -1, 0)
+    weight, bias = fold_batch_norm(
+        out_first, numpy(layer.bias) if layer.use_bias else None,
+        numpy(norm.gamma) if norm.scale else None, numpy(norm.beta) if norm.center else None,
+        numpy(norm.moving_mean), numpy(norm.moving_variance), eps=norm.epsilon,
+    )
+    folded = layer.__class__.from_config({**layer.get_config(), "use_bias": True, "name": layer.name})
+    folded.build(layer.input.shape)
+    folded.set_weights([np.moveaxis(weight, 0, -1), bias])
+    return folded

@@ -160,3 +160,49 @@ def test_fold_sequential_refuses_training_mode_and_missing_running_statistics() 
         fold_sequential(no_statistics)
     with pytest.raises(TypeError, match="model must be a torch.nn.Sequential"):
         fold_sequential(torch.nn.Linear(2, 2))
+
+
+def keras_network(keras, center: bool = True, scale: bool = True):  # type: ignore[no-untyped-def]
+    """Conv2D → BN → ReLU, Conv2D (bias) → BN, Flatten, Dense → BN, a BN after Flatten that follows no
+    layer; trained for three batches so the moving statistics have moved."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        keras.layers.Conv2D(6, 3, use_bias=False), keras.layers.BatchNormalization(), keras.layers.ReLU(),
+        keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(center=center, scale=scale),
+        keras.layers.Flatten(), keras.layers.BatchNormalization(),
+        keras.layers.Dense(5), keras.layers.BatchNormalization(momentum=0.5),
+    ])
+    x = np.random.default_rng(0).normal(1, 2, (16, 8, 8, 3)).astype(np.float32)
+    for _ in range(3):
+        model(x, training=True)
+    return model, x
+
+
+@pytest.mark.parametrize("center, scale", [(True, True), (False, False)])
+def test_fold_keras_sequential_folds_every_pair_and_keeps_predictions(center: bool, scale: bool) -> None:
+    keras = pytest.importorskip("keras")
+    from bncourse.course.folding import fold_keras_sequential
+
+    model, x = keras_network(keras, center, scale)
+    before = [w.copy() for w in model.get_weights()]
+    folded = fold_keras_sequential(model)
+    names = [type(layer).__name__ for layer in folded.layers]
+    assert names == ["Conv2D", "ReLU", "Conv2D", "Flatten", "BatchNormalization", "Dense"]
+    assert_close(folded.predict(x, verbose=0), model.predict(x, verbose=0))
+    for weight, original in zip(model.get_weights(), before):  # the model passed in is unchanged
+        np.testing.assert_array_equal(weight, original)
+
+
+def test_fold_keras_sequential_refuses_what_it_cannot_fold() -> None:
+    keras = pytest.importorskip("keras")
+    from bncourse.course.folding import fold_keras_sequential
+
+    channels_first = keras.Sequential([keras.Input((4, 5)), keras.layers.Conv1D(4, 1, data_format="channels_first"),
+                                       keras.layers.BatchNormalization(axis=1)])
+    with pytest.raises(ValueError, match=r"normalizes axis 1, not the last axis \(2\)"):
+        fold_keras_sequential(channels_first)
+    with pytest.raises(ValueError, match="model must be built"):
+        fold_keras_sequential(keras.Sequential([keras.layers.Dense(2), keras.layers.BatchNormalization()]))
+    with pytest.raises(TypeError, match="model must be a keras.Sequential"):
+        fold_keras_sequential(keras.layers.Dense(2))

@@ -23,7 +23,8 @@ def kernel_reference(case: Case, dy: np.ndarray) -> tuple[kernel.Normalized, ker
 @settings(max_examples=60, deadline=None)
 @given(cases(), st.sampled_from([1, 7, 1 << 16]))
 def test_blocked_forward_and_backward_equal_the_kernel(case: Case, block_values: int) -> None:
-    """Blocks of one value, of 7 (blocks that split an example) and the default give the kernel's results."""
+    """Blocks of one value per channel, of 7 values (blocks that split an example's inner axis) and the
+    default give the kernel's results."""
     dy = np.random.default_rng(0).standard_normal(case.x.shape).astype(case.x.dtype)
     axis = case.axis % case.x.ndim
     reference, gradients = kernel_reference(case, dy)
@@ -55,14 +56,45 @@ def test_blocked_statistics_stay_accurate_far_from_zero() -> None:
     x3, dy3 = blocked.channel_blocks(x, 1), blocked.channel_blocks(dy, 1)
     exact = x.astype(np.float64)
     stats = blocked.moments(x3)
-    np.testing.assert_allclose(stats.var.ravel(), exact.var(0), rtol=1e-12)
+    np.testing.assert_allclose(stats.var.ravel(), exact.var(0), rtol=1e-6)
     gamma, beta = np.ones(3, np.float32), np.zeros(3, np.float32)
     forward = blocked.forward(x3, gamma, beta, 1e-5)
     case = Case(exact, gamma.astype(np.float64), beta.astype(np.float64), 1)
     reference, gradients = kernel_reference(case, dy.astype(np.float64))
     np.testing.assert_allclose(forward.y.reshape(x.shape), reference.y, rtol=1e-6, atol=1e-6)
-    dx = blocked.backward(dy3, forward, gamma).dx.reshape(x.shape)
-    np.testing.assert_allclose(dx, gradients.dx, rtol=1e-5, atol=1e-5 * np.abs(gradients.dx).max())
+    result = blocked.backward(dy3, forward, gamma)
+    np.testing.assert_allclose(result.dx.reshape(x.shape), gradients.dx, rtol=1e-5, atol=1e-5 * np.abs(gradients.dx).max())
+    # Sums of 4096 terms that cancel: float32 round-off relative to the sum of their magnitudes.
+    magnitude = np.abs(dy).astype(np.float64).sum(axis=0)
+    np.testing.assert_allclose(result.dgamma, gradients.dgamma.ravel(), rtol=0, atol=1e-6 * magnitude.max() * 2)
+    np.testing.assert_allclose(result.dbeta, gradients.dbeta.ravel(), rtol=0, atol=1e-6 * magnitude.max())
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 1 << 18), (1 << 18, 4)])
+def test_float32_statistics_of_long_runs_and_few_channels(shape: tuple[int, ...]) -> None:
+    """A quarter of a million values per example (H·W large), or per channel in few channels: each float32
+    sum stays short (BLOCK_ROWS, BLOCK_RUN), so the statistics keep float32 accuracy."""
+    rng = np.random.default_rng(6)
+    x = (3 + 2 * rng.standard_normal(shape)).astype(np.float32)
+    stats = blocked.moments(blocked.channel_blocks(x, 1))
+    exact = x.astype(np.float64)
+    axes = (0, 2) if x.ndim == 3 else (0,)
+    np.testing.assert_allclose(stats.mean.ravel(), exact.mean(axis=axes), rtol=0, atol=1e-6 * 2)
+    np.testing.assert_allclose(stats.var.ravel(), exact.var(axis=axes), rtol=1e-6)
+
+
+def test_float16_sums_do_not_overflow() -> None:
+    """float16 holds numbers up to 65 504: the blocks' sums run in float32, forward and backward."""
+    x = np.full((256, 3), 300, np.float16) + np.arange(256, dtype=np.float16)[:, None] / 64
+    dy = np.ones_like(x)
+    forward = blocked.forward(blocked.channel_blocks(x, 1), np.ones(3, np.float16), np.zeros(3, np.float16), 1e-5)
+    gradients = blocked.backward(blocked.channel_blocks(dy, 1), forward, np.ones(3, np.float16))
+    exact = x.astype(np.float64)
+    np.testing.assert_allclose(forward.stats.mean.ravel(), exact.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(forward.y.reshape(x.shape).astype(np.float64),
+                               (exact - exact.mean(0)) / exact.std(0), rtol=0, atol=3e-3)
+    assert np.all(np.isfinite(gradients.dx)) and np.all(gradients.dbeta == 256)
+    np.testing.assert_allclose(gradients.dx.astype(np.float64), 0, atol=1e-3)  # constant dy: dx = 0
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
