@@ -1,10 +1,10 @@
 """The CPU inference speed-up of folding batch norm into the convolution before it: a small VGG-style CNN
 (conv → BN → ReLU, six times, then pooling and a linear layer) in eval mode, against the same network with
 every conv → BN pair folded (bncourse.course.folding.fold_sequential), PyTorch on one thread, float32.
-Each repeat times one call of each model, interleaved; the median and quartiles (25th and 75th percentiles)
+Each repeat times one call of each model, interleaved, in alternating order; the median and quartiles (25th and 75th percentiles)
 of the times and of the per-repeat speed-ups are reported: the quartiles show the noise.
 
-    .venv/bin/python -m benchmarks.folding [--repeats 15] [--out book/data/folding.json]
+    .venv/bin/python -m benchmarks.folding [--repeats 60] [--out book/data/folding.json]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def network() -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--out", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args()
     import torch
@@ -55,9 +55,13 @@ def main() -> None:
         for batch in BATCH_SIZES:
             x = torch.randn(batch, 3, 32, 32)
             difference = float((folded(x) - model(x)).abs().max())
-            # Interleaved, one call of each per repeat, so that a slower moment of a shared machine hits both.
-            pairs = [(common.timings_ms(lambda: model(x), 1, warmup=1)[0],
-                      common.timings_ms(lambda: folded(x), 1, warmup=1)[0]) for _ in range(args.repeats)]
+            # Interleaved, one call of each per repeat, so that a slower moment of a shared machine hits both;
+            # in alternating order (ABBA), so that going first or second is no advantage.
+            pairs = []
+            for repeat in range(args.repeats):
+                order = (model, folded) if repeat % 2 == 0 else (folded, model)
+                times = {id(m): common.timings_ms(lambda: m(x), 1, warmup=1)[0] for m in order}
+                pairs.append((times[id(model)], times[id(folded)]))
             with_bn, without = (common.quartiles(times) for times in zip(*pairs))
             cases.append({"batch": batch, "ms_with_bn": with_bn, "ms_folded": without,
                           "speedup": common.quartiles([a / b for a, b in pairs]), "max_abs_difference": difference})

@@ -1,10 +1,12 @@
 """bncourse's batch norm against PyTorch's CPU kernel, one thread each, float32: training-mode forward, and
 forward + backward, on the three shapes of the performance chapter. Also times the readable kernel
 (bncourse.kernel, float64 throughout, one temporary per operation) that bncourse.blocked replaced, and
-checks that bncourse and PyTorch agree to float32 round-off. Each repeat times one call of each, interleaved;
+records how far bncourse's and PyTorch's outputs are apart. bncourse's timed forward is BatchNorm's training call: it
+validates x, keeps x − μ for the backward and updates the running statistics; PyTorch's runs under no_grad
+and keeps nothing (its forward + backward keeps a reference to x). Each repeat times one call of each, interleaved;
 medians and quartiles of the times and of the per-repeat ratio bncourse / torch are reported.
 
-    .venv/bin/python benchmarks/numpy_reference.py [--repeats 15] [--out book/data/numpy_reference.json]
+    .venv/bin/python -m benchmarks.numpy_reference [--repeats 15] [--out book/data/numpy_reference.json]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The Triton batch-norm kernels (bncourse.triton_kernel) against PyTorch eager and torch.compile on a GPU,
 as a fraction of the memory-bandwidth limit measured in the same run.
 
-    python benchmarks/triton_kernel.py [--repeats 50] [--out book/data/triton_kernel.json]
+    python -m benchmarks.triton_kernel [--repeats 50] [--out book/data/triton_kernel.json]
 
 Needs a CUDA GPU and the extra 'gpu' (torch with CUDA, triton); exits with a message otherwise. For each
 case (256, 64, 56, 56) and (256, 256, 14, 14), float32 and bfloat16, it times the training-mode forward and
@@ -9,7 +9,11 @@ the forward + backward with CUDA events (warm-up first, median of the repeats). 
 device-to-device copy of the tensor (read S, write S bytes) gives the achievable bandwidth B; batch norm
 must move at least 2S bytes in the forward (read x, write y) and 5S in forward + backward (also read x and dy,
 write dx), so its fastest possible time is 2S/B and 5S/B, and the reported fraction is that time over the
-measured one. The L2 cache is flushed before every timed call (see cuda_median_ms).
+measured one. The L2 cache is flushed before every timed call (see cuda_median_ms). Each call is timed on its
+own, so the host's launch overhead (three to six kernel launches and autograd's bookkeeping) counts when
+the GPU work is shorter than it, as for (256, 256, 14, 14) in bfloat16; CUDA graphs would remove it.
+torch.compile starts from a fresh cache for every case (torch._dynamo.reset()), with dynamic=False,
+so that no case runs a shape-generic or fallen-back-to-eager version compiled for another.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ MINIMAL_TRAFFIC = {"forward": 2, "forward+backward": 5}  # in multiples of the t
 def cuda_median_ms(run: Callable[[], object], repeats: int, warmup: int = 10) -> float:
     """The median time of ``run()`` on the GPU, by CUDA events around each call, after ``warmup`` calls.
     Before each timed call a 256 MB buffer is overwritten, outside the events, so that the L2 cache (50 MB
-    on an H100, 60 MB on an H200) holds none of the operands: a (256, 256, 14, 14) tensor in bfloat16 is
+    on an H100 or H200) holds none of the operands: a (256, 256, 14, 14) tensor in bfloat16 is
     26 MB and would otherwise be read from L2, flattering the kernel and the copy alike."""
     import torch
 
@@ -51,12 +55,14 @@ def cuda_median_ms(run: Callable[[], object], repeats: int, warmup: int = 10) ->
 
 
 def implementations() -> dict[str, Callable[..., Any]]:
+    """The three contenders; called once per case and contender, so ``compiled`` is compiled afresh."""
     import torch
 
     from bncourse import triton_kernel
 
+    torch._dynamo.reset()
     return {"triton": triton_kernel.batch_norm, "eager": torch.nn.functional.batch_norm,
-            "compiled": torch.compile(torch.nn.functional.batch_norm)}
+            "compiled": torch.compile(torch.nn.functional.batch_norm, dynamic=False)}
 
 
 def measure(shape: tuple[int, ...], dtype: Any, repeats: int) -> dict[str, Any]:
@@ -71,7 +77,8 @@ def measure(shape: tuple[int, ...], dtype: Any, repeats: int) -> dict[str, Any]:
     bandwidth = 2 * size / (copy_ms * 1e-3)  # bytes per second a copy achieves
     case: dict[str, Any] = {"shape": list(shape), "dtype": str(dtype).removeprefix("torch."), "bytes": size,
                             "copy_ms": copy_ms, "copy_bandwidth_gb_s": bandwidth / 1e9, "results": {}}
-    for name, function in implementations().items():
+    for name in ("triton", "eager", "compiled"):
+        function = implementations()[name]  # a fresh torch.compile cache per case
         weight = torch.ones(channels, device="cuda", requires_grad=True)
         bias = torch.zeros(channels, device="cuda", requires_grad=True)
         running_mean, running_var = torch.zeros(channels, device="cuda"), torch.ones(channels, device="cuda")

@@ -70,7 +70,7 @@ def test_linear_folding_equals_torch_and_eval_mode_bn(has_bias: bool) -> None:
 
 def test_folding_keeps_dtypes_and_computes_wide() -> None:
     """float16 weights: bncourse folds in float64 and rounds once, so each folded number is the float16
-    nearest the exact value; PyTorch's fusion computes in float16 and is no closer, usually farther."""
+    nearest the exact value; PyTorch's fusion, given float16 tensors, computes in float16 and misses some."""
     rng = np.random.default_rng(3)
     weight = rng.normal(size=(64, 32)).astype(np.float16)
     gamma, beta = rng.uniform(0.5, 2, 64).astype(np.float16), rng.normal(size=64).astype(np.float16)
@@ -82,8 +82,7 @@ def test_folding_keeps_dtypes_and_computes_wide() -> None:
     np.testing.assert_array_equal(folded, exact.astype(np.float16))
     t = {k: torch.from_numpy(v) for k, v in dict(w=weight, g=gamma, b=beta, m=mean, v=var).items()}
     torch_weight, _ = fuse_linear_bn_weights(t["w"], None, t["m"], t["v"], 1e-5, t["g"], t["b"])
-    torch_error = np.abs(numpy(torch_weight).astype(np.float64) - exact).max()
-    assert np.abs(folded.astype(np.float64) - exact).max() <= torch_error
+    assert np.sum(numpy(torch_weight) != exact.astype(np.float16)) > 0  # float16 arithmetic misses some
 
 
 def test_affine_false_norm_folds_with_gamma_one_and_beta_zero() -> None:

@@ -89,7 +89,8 @@ def test_many_splits_per_channel_combine_exactly() -> None:
     y, mean, inv_std = triton_kernel.forward_training(x, weight, bias, None, None, 0.1, 1e-5, programs=64)
     exact = x.double()
     var = exact.var(dim=(0, 2), unbiased=False)
-    torch.testing.assert_close(mean.double(), exact.mean(dim=(0, 2)), rtol=1e-7, atol=0)
+    # A few float32 spacings at 1000 (a GPU's approximate division and another summation order).
+    torch.testing.assert_close(mean.double(), exact.mean(dim=(0, 2)), rtol=5e-7, atol=0)
     torch.testing.assert_close((1 / inv_std.double() ** 2 - 1e-5), var, rtol=1e-4, atol=0)
     one_pass = (x * x).mean(dim=(0, 2)) - x.mean(dim=(0, 2)) ** 2
     assert float(((one_pass.double() - var) / var).abs().max()) > 1e-2  # what the Welford update avoids
