@@ -5,6 +5,7 @@ chapter reads (the chapters never time anything themselves)."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -68,3 +69,11 @@ def write(out: Path, results: dict[str, Any]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out}", file=sys.stderr)
+
+
+def arguments(doc: str, repeats: int) -> argparse.Namespace:
+    """The command line every benchmark takes: ``--repeats`` (default ``repeats``) and ``--out``, a JSON file."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--out", type=Path, help="also write the results to this JSON file")
+    return parser.parse_args()

@@ -9,8 +9,6 @@ of the times and of the per-repeat speed-ups are reported: the quartiles show th
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 from typing import Any
 
 from benchmarks import common
@@ -35,10 +33,7 @@ def network() -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=60)
-    parser.add_argument("--out", type=Path, help="also write the results to this JSON file")
-    args = parser.parse_args()
+    args = common.arguments(__doc__, repeats=60)
     import torch
 
     from bncourse.course.folding import fold_sequential

@@ -11,8 +11,6 @@ medians and quartiles of the times and of the per-repeat ratio bncourse / torch 
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,10 +81,7 @@ def measure(shape: tuple[int, ...], repeats: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--out", type=Path, help="also write the results to this JSON file")
-    args = parser.parse_args()
+    args = common.arguments(__doc__, repeats=15)
     import torch
     from threadpoolctl import threadpool_limits
 

@@ -18,11 +18,9 @@ so that no case runs a shape-generic or fallen-back-to-eager version compiled fo
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from benchmarks import common
@@ -100,10 +98,7 @@ def measure(shape: tuple[int, ...], dtype: Any, repeats: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--out", type=Path, help="also write the results to this JSON file")
-    args = parser.parse_args()
+    args = common.arguments(__doc__, repeats=50)
     import torch
 
     if not torch.cuda.is_available():

@@ -61,6 +61,12 @@ def _address(x_ptr, c, index, spatial, channels):
 
 
 @triton.jit
+def _load(x_ptr, c, index, valid, spatial, channels):
+    """Values ``index`` of channel ``c`` as float32 (0 where not ``valid``)."""
+    return tl.load(_address(x_ptr, c, index, spatial, channels), mask=valid, other=0.0).to(tl.float32)
+
+
+@triton.jit
 def _split_range(split, per_split, total):
     """The first and one-past-last value index of a split."""
     start = split * per_split
@@ -78,7 +84,7 @@ def _partial_moments(x_ptr, count_ptr, mean_ptr, m2_ptr, channels, spatial, tota
     for offset in range(start, stop, BLOCK):
         index = offset + tl.arange(0, BLOCK)
         valid = index < stop
-        x = tl.load(_address(x_ptr, c, index, spatial, channels), mask=valid, other=0.0).to(tl.float32)
+        x = _load(x_ptr, c, index, valid, spatial, channels)
         # Welford, lane by lane: lanes past the end keep their state.
         new_count = count + valid.to(tl.float32)
         delta = x - mean
@@ -129,7 +135,7 @@ def _normalize(x_ptr, y_ptr, mean_ptr, inv_std_ptr, weight_ptr, bias_ptr,
     for offset in range(start, stop, BLOCK):
         index = offset + tl.arange(0, BLOCK)
         valid = index < stop
-        x = tl.load(_address(x_ptr, c, index, spatial, channels), mask=valid, other=0.0).to(tl.float32)
+        x = _load(x_ptr, c, index, valid, spatial, channels)
         # x − μ first: x·s + (β − μs) would subtract two large numbers when |μ| ≫ σ.
         y = (x - mean) * scale + shift
         tl.store(_address(y_ptr, c, index, spatial, channels), y.to(y_ptr.dtype.element_ty), mask=valid)
@@ -146,8 +152,8 @@ def _partial_gradient_sums(x_ptr, dy_ptr, mean_ptr, inv_std_ptr, sum_dy_ptr, sum
     for offset in range(start, stop, BLOCK):
         index = offset + tl.arange(0, BLOCK)
         valid = index < stop
-        x = tl.load(_address(x_ptr, c, index, spatial, channels), mask=valid, other=0.0).to(tl.float32)
-        dy = tl.load(_address(dy_ptr, c, index, spatial, channels), mask=valid, other=0.0).to(tl.float32)
+        x = _load(x_ptr, c, index, valid, spatial, channels)
+        dy = _load(dy_ptr, c, index, valid, spatial, channels)
         sum_dy += dy
         sum_dy_x_hat += dy * (x - mean) * inv_std
     tl.store(sum_dy_ptr + c * splits + split, tl.sum(sum_dy, axis=0))
@@ -176,8 +182,8 @@ def _input_gradient(x_ptr, dy_ptr, dx_ptr, mean_ptr, inv_std_ptr, weight_ptr, db
     for offset in range(start, stop, BLOCK):
         index = offset + tl.arange(0, BLOCK)
         valid = index < stop
-        x = tl.load(_address(x_ptr, c, index, spatial, channels), mask=valid, other=0.0).to(tl.float32)
-        dy = tl.load(_address(dy_ptr, c, index, spatial, channels), mask=valid, other=0.0).to(tl.float32)
+        x = _load(x_ptr, c, index, valid, spatial, channels)
+        dy = _load(dy_ptr, c, index, valid, spatial, channels)
         x_hat = (x - mean) * inv_std
         dx = scale * (dy - mean_dy - x_hat * mean_dy_x_hat)
         tl.store(_address(dx_ptr, c, index, spatial, channels), dx.to(dx_ptr.dtype.element_ty), mask=valid)
