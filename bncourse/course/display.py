@@ -44,7 +44,8 @@ class Table:
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
-        rows = self._text_rows()
+        # A "|" inside a cell would end it: escape it (e.g. a header "max |difference|").
+        rows = [[text.replace("|", "\\|") for text in row] for row in self._text_rows()]
         header, body = rows[0], rows[1:]
         align = ["---:" if all(_is_number(r[i]) for r in body) and body else ":---" for i in range(len(header))]
         lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]

@@ -35,6 +35,9 @@ def test_page_has_no_unrendered_markup(entry: str) -> None:
     text = article(entry).get_text()
     for leftover in [":::{", "{glue:", "{ref}`", "{cite", "{solution", "{exercise"]:
         assert leftover not in text, f"{entry}: unrendered {leftover!r}"
+    # A Markdown table that did not render shows its separator row as text.
+    # (Sphinx's smart quotes turn its "---" into an em dash.)
+    assert not re.search(r"\|\s*:?(?:-{3,}|—|–)-?:?\s*\|", text), f"{entry}: a Markdown table left as text"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

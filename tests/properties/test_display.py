@@ -39,3 +39,10 @@ def test_percent_band_holds_the_median() -> None:
     assert percent_band([0.0]) == "0–10 %" and percent_band([0.52], width=25) == "50–75 %"
     with pytest.raises(ValueError, match="width"):
         percent_band([0.5], width=7)
+
+
+def test_markdown_table_escapes_pipes_in_cells() -> None:
+    """A "|" in a header or cell would split it in two and break the rendered table."""
+    markdown = Table(["max |difference|", "n"], [["|x|", 1]])._repr_markdown_()
+    assert markdown.splitlines()[0] == "| max \\|difference\\| | n |"
+    assert markdown.splitlines()[2] == "| \\|x\\| | 1 |"
