@@ -27,6 +27,7 @@ from bncourse.convention import KERAS, TORCH, Convention, require_convention
 from bncourse.layer import BatchNorm
 
 _TORCH_MODULES = {1: "BatchNorm1d", 2: "BatchNorm2d", 3: "BatchNorm3d"}
+_TORCH_NAME = {"gamma": "weight", "beta": "bias"}
 
 
 def _momentum_in(layer: BatchNorm, convention: Convention) -> float | None:
@@ -34,59 +35,55 @@ def _momentum_in(layer: BatchNorm, convention: Convention) -> float | None:
 
 
 def from_torch(module: Any) -> BatchNorm:
-    """A torch-convention :class:`BatchNorm` (float64, ``axis=1``) with the state of a
-    ``torch.nn.BatchNorm1d/2d/3d``. A module without affine parameters gets γ = 1, β = 0."""
+    """A torch-convention :class:`BatchNorm` (float64, ``axis=1``) with the state and the ``affine`` and
+    ``track_running_stats`` flags of a ``torch.nn.BatchNorm1d/2d/3d``."""
     import torch
 
     if not isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
         raise TypeError(f"module must be a torch.nn.BatchNorm1d/2d/3d, got {type(module).__name__}")
-    if module.running_mean is None or module.running_var is None:
-        raise ValueError("module has no running statistics (track_running_stats=False): nothing to convert")
-    layer = BatchNorm(module.num_features, eps=module.eps, momentum=module.momentum, convention="torch")
-
-    def numpy(t: Any) -> np.ndarray:
-        out: np.ndarray = t.detach().cpu().double().numpy().copy()
-        return out
-
-    num_features = module.num_features
-    layer.load_state_dict(
-        {
-            "gamma": numpy(module.weight) if module.weight is not None else np.ones(num_features),
-            "beta": numpy(module.bias) if module.bias is not None else np.zeros(num_features),
-            "running_mean": numpy(module.running_mean),
-            "running_var": numpy(module.running_var),
-            "num_batches_tracked": int(module.num_batches_tracked or 0),
-        }
+    layer = BatchNorm(
+        module.num_features,
+        eps=module.eps,
+        momentum=module.momentum,
+        convention="torch",
+        affine=module.affine,
+        track_running_stats=module.track_running_stats,
     )
+    layer.load_state_dict({name: value.detach().cpu() for name, value in module.state_dict().items()})
     return layer
 
 
 def to_torch(layer: BatchNorm, *, spatial_dims: int = 1, dtype: Any = None) -> Any:
     """A ``torch.nn.BatchNorm{spatial_dims}d`` (``BatchNorm1d`` also takes ``(N, C)``) in training mode with
-    ``layer``'s state, its momentum translated to PyTorch's meaning; float32 unless ``dtype`` is given."""
+    ``layer``'s state and flags, its momentum translated to PyTorch's meaning; float32 unless ``dtype`` is
+    given."""
     import torch
 
     spatial_dims = validation.require_int("spatial_dims", spatial_dims, minimum=1, maximum=3)
     module_type = getattr(torch.nn, _TORCH_MODULES[spatial_dims])
+    float_dtype = dtype or torch.float32
     module = module_type(
-        layer.num_features, eps=layer.eps, momentum=_momentum_in(layer, TORCH), dtype=dtype or torch.float32
+        layer.num_features,
+        eps=layer.eps,
+        momentum=_momentum_in(layer, TORCH),
+        affine=layer.affine,
+        track_running_stats=layer.track_running_stats,
+        dtype=float_dtype,
     )
-    with torch.no_grad():
-        for name, value in [
-            ("weight", layer.gamma),
-            ("bias", layer.beta),
-            ("running_mean", layer.running_mean),
-            ("running_var", layer.running_var),
-        ]:
-            getattr(module, name).copy_(torch.from_numpy(np.asarray(value, dtype=np.float64)))
-        module.num_batches_tracked.fill_(layer.num_batches_tracked)
+    module.load_state_dict(
+        {
+            _TORCH_NAME.get(key, key): torch.as_tensor(value, dtype=torch.long if key == "num_batches_tracked" else float_dtype)
+            for key, value in layer.state_dict().items()
+        }
+    )
     return module
 
 
 def from_keras(keras_layer: Any) -> BatchNorm:
     """A keras-convention :class:`BatchNorm` (float64) with the state of a built
-    ``keras.layers.BatchNormalization``; its ``axis`` is kept. Missing γ/β (``scale=False`` /
-    ``center=False``) become 1 / 0. Keras does not count batches, so ``num_batches_tracked`` is 0."""
+    ``keras.layers.BatchNormalization``; its ``axis`` is kept. A layer with neither γ nor β
+    (``scale=False, center=False``) gives ``affine=False``; with only one of them, the missing one becomes
+    1 (γ) or 0 (β). Keras does not count batches, so ``num_batches_tracked`` is 0."""
     import keras
 
     if not isinstance(keras_layer, keras.layers.BatchNormalization):
@@ -99,43 +96,59 @@ def from_keras(keras_layer: Any) -> BatchNorm:
             raise ValueError(f"only a single channel axis is supported, got axis={axis}")
         axis = axis[0]
     num_features = int(keras_layer.moving_mean.shape[0])
+    affine = bool(keras_layer.scale or keras_layer.center)
     layer = BatchNorm(
-        num_features, eps=keras_layer.epsilon, momentum=keras_layer.momentum, convention="keras", axis=int(axis)
+        num_features,
+        eps=keras_layer.epsilon,
+        momentum=keras_layer.momentum,
+        convention="keras",
+        axis=int(axis),
+        affine=affine,
     )
 
     def numpy(variable: Any) -> np.ndarray:
         return np.array(variable.numpy(), dtype=np.float64)
 
-    layer.load_state_dict(
-        {
-            "gamma": numpy(keras_layer.gamma) if keras_layer.scale else np.ones(num_features),
-            "beta": numpy(keras_layer.beta) if keras_layer.center else np.zeros(num_features),
-            "running_mean": numpy(keras_layer.moving_mean),
-            "running_var": numpy(keras_layer.moving_variance),
-            "num_batches_tracked": 0,
-        }
-    )
+    state = {"running_mean": numpy(keras_layer.moving_mean), "running_var": numpy(keras_layer.moving_variance)}
+    if affine:
+        state["gamma"] = numpy(keras_layer.gamma) if keras_layer.scale else np.ones(num_features)
+        state["beta"] = numpy(keras_layer.beta) if keras_layer.center else np.zeros(num_features)
+    layer.load_state_dict({**state, "num_batches_tracked": 0})
     return layer
 
 
 def to_keras(layer: BatchNorm, *, axis: int | None = None, ndim: int = 2, dtype: str = "float32") -> Any:
     """A built ``keras.layers.BatchNormalization`` with ``layer``'s state and its momentum translated to
     Keras's meaning. ``axis`` defaults to ``-1`` for a torch-convention layer (PyTorch's NCHW data
-    becomes NHWC in Keras) and to ``layer.axis`` otherwise; ``ndim`` is the rank of the inputs it will see."""
+    becomes NHWC in Keras) and to ``layer.axis`` otherwise; ``ndim`` is the rank of the inputs it will see.
+    ``affine=False`` becomes ``center=False, scale=False``. Keras always keeps running statistics, so a
+    layer without them is refused."""
     import keras
+
+    if not layer.track_running_stats or layer.running_mean is None or layer.running_var is None:
+        raise ValueError(
+            "layer has no running statistics (track_running_stats=False); a Keras BatchNormalization "
+            "always keeps them and uses them at inference, so it cannot behave like this layer"
+        )
 
     if axis is None:
         axis = layer.axis if layer.convention == KERAS else KERAS.axis
     ndim = validation.require_int("ndim", ndim, minimum=2)
     validation.require_channel_axis(axis, ndim)
     keras_layer = keras.layers.BatchNormalization(
-        axis=axis, momentum=_momentum_in(layer, KERAS), epsilon=layer.eps, dtype=dtype
+        axis=axis,
+        momentum=_momentum_in(layer, KERAS),
+        epsilon=layer.eps,
+        center=layer.affine,
+        scale=layer.affine,
+        dtype=dtype,
     )
     shape: list[int | None] = [None] * ndim
     shape[axis] = layer.num_features
     keras_layer.build(tuple(shape))
-    keras_layer.gamma.assign(layer.gamma)
-    keras_layer.beta.assign(layer.beta)
+    if layer.gamma is not None and layer.beta is not None:
+        keras_layer.gamma.assign(layer.gamma)
+        keras_layer.beta.assign(layer.beta)
     keras_layer.moving_mean.assign(layer.running_mean)
     keras_layer.moving_variance.assign(layer.running_var)
     return keras_layer
@@ -143,7 +156,7 @@ def to_keras(layer: BatchNorm, *, axis: int | None = None, ndim: int = 2, dtype:
 
 def with_convention(layer: BatchNorm, convention: Convention | str, *, axis: int | None = None) -> BatchNorm:
     """A copy of ``layer`` in another convention (``"torch"``, ``"keras"`` or a :class:`~bncourse.Convention`):
-    same γ, β, statistics, ε and channel axis (unless ``axis`` is given); momentum translated (Keras ``m`` ↔
+    same γ, β, statistics, flags, ε and channel axis (unless ``axis`` is given); momentum translated (Keras ``m`` ↔
     PyTorch ``1 − m``). Future training steps follow the new convention."""
     target = require_convention(convention)
     copy = BatchNorm(
@@ -152,7 +165,9 @@ def with_convention(layer: BatchNorm, convention: Convention | str, *, axis: int
         momentum=_momentum_in(layer, target),
         convention=target,
         axis=layer.axis if axis is None else axis,
-        dtype=layer.gamma.dtype,
+        dtype=layer.dtype,
+        affine=layer.affine,
+        track_running_stats=layer.track_running_stats,
     )
     copy.load_state_dict(layer.state_dict())
     return copy

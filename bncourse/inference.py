@@ -73,6 +73,10 @@ def recalibrate(
     for index, layer in enumerate(layers):
         if not isinstance(layer, BatchNorm):
             raise TypeError(f"layers[{index}] must be a bncourse.BatchNorm, got {type(layer).__name__}")
+        if not layer.track_running_stats:
+            raise ValueError(
+                f"layers[{index}] keeps no running statistics (track_running_stats=False): nothing to recalibrate"
+            )
     validation.require_callable("forward", forward)
     iterator = iter(batches)
     first = next(iterator, None)

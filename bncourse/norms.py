@@ -245,6 +245,10 @@ class _PerSampleLayer:
         # The last call's plan, forward pass (x̂, 1/σ) and γ (a copy), for backward().
         self._last_call: tuple[_Plan, kernel.Normalized, FloatArray] | None = None
 
+    def parameters(self) -> list[tuple[FloatArray, FloatArray]]:
+        """``(parameter, gradient)`` pairs for an optimizer: ``(gamma, dgamma)``, ``(beta, dbeta)``."""
+        return [(self.gamma, self.dgamma), (self.beta, self.dbeta)]
+
     def _plan(self, x: ArrayLike) -> _Plan:
         raise NotImplementedError
 

@@ -106,6 +106,10 @@ class BatchRenorm:
         self.d: FloatArray = np.zeros(self.num_features)
         self._last_training_pass: tuple[kernel.Normalized, FloatArray] | None = None
 
+    def parameters(self) -> list[tuple[FloatArray, FloatArray]]:
+        """``(parameter, gradient)`` pairs for an optimizer: ``(gamma, dgamma)``, ``(beta, dbeta)``."""
+        return [(self.gamma, self.dgamma), (self.beta, self.dbeta)]
+
     @property
     def r_max(self) -> float:
         """Upper limit of r (its lower limit is 1/r_max); 1 means r = 1."""

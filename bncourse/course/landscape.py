@@ -109,8 +109,7 @@ def _layer_parameters(model: MLP, layer: int) -> list[tuple[FloatArray, FloatArr
     if dense.bias is not None and dense.dbias is not None:
         pairs.append((dense.bias, dense.dbias))
     if model.norms and layer < model.num_hidden:
-        norm = model.norms[layer]
-        pairs += [(norm.gamma, norm.dgamma), (norm.beta, norm.dbeta)]
+        pairs += model.norms[layer].parameters()
     return pairs
 
 

@@ -35,12 +35,9 @@ from bncourse.validation import FloatArray
 class Normalization(Protocol):
     """What the MLP needs from a normalization layer (BatchNorm, BatchRenorm, LayerNorm, GroupNorm)."""
 
-    gamma: FloatArray
-    beta: FloatArray
-    dgamma: FloatArray
-    dbeta: FloatArray
-
     def __call__(self, x: FloatArray, *, training: bool) -> FloatArray: ...
+
+    def parameters(self) -> list[tuple[FloatArray, FloatArray]]: ...
 
     def backward(self, dy: FloatArray) -> Gradients: ...
 
@@ -219,7 +216,7 @@ class MLP:
         pairs += [
             (layer.bias, layer.dbias) for layer in self.dense if layer.bias is not None and layer.dbias is not None
         ]
-        pairs += [(norm.gamma, norm.dgamma) for norm in self.norms] + [(norm.beta, norm.dbeta) for norm in self.norms]
+        pairs += [pair for norm in self.norms for pair in norm.parameters()]
         return pairs
 
     def is_finite(self) -> bool:

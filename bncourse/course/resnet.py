@@ -35,7 +35,7 @@ class _Block:
                       Dense(rng.normal(0.0, he, (width, width)), None if bias is None else bias.copy())]
         self.norms = [BatchNorm(width), BatchNorm(width)] if batch_norm else []
         if zero_init:
-            self.norms[1].gamma[:] = 0.0
+            self.norms[1].gamma = np.zeros(width)
         self._u: FloatArray | None = None
 
     def forward(self, h: FloatArray, training: bool) -> FloatArray:
@@ -119,7 +119,7 @@ class ResidualMLP:
                 pairs.append((dense.bias, dense.dbias))
         for block in self.blocks:
             for norm in block.norms:
-                pairs += [(norm.gamma, norm.dgamma), (norm.beta, norm.dbeta)]
+                pairs += norm.parameters()
         return pairs
 
     def is_finite(self) -> bool:

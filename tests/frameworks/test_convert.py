@@ -112,18 +112,16 @@ def test_with_convention_translates_momentum_and_keeps_state() -> None:
         np.testing.assert_array_equal(back.state_dict()[key], value)
 
 
-def test_affine_free_torch_module_gets_unit_gamma() -> None:
-    module = torch.nn.BatchNorm1d(2, affine=False)
-    ours = convert.from_torch(module)
-    np.testing.assert_array_equal(ours.gamma, [1.0, 1.0])
-    np.testing.assert_array_equal(ours.beta, [0.0, 0.0])
+def test_affine_free_torch_module_gives_affine_free_layer() -> None:
+    ours = convert.from_torch(torch.nn.BatchNorm1d(2, affine=False))
+    assert not ours.affine and ours.gamma is None and ours.beta is None
 
 
 def test_conversion_errors_are_clear() -> None:
     with pytest.raises(TypeError, match="module must be a torch.nn.BatchNorm1d/2d/3d, got Linear"):
         convert.from_torch(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="track_running_stats=False"):
-        convert.from_torch(torch.nn.BatchNorm1d(2, track_running_stats=False))
+        convert.to_keras(bn.BatchNorm(2, track_running_stats=False))
     with pytest.raises(ValueError, match="momentum=None .* has no keras equivalent"):
         convert.to_keras(bn.BatchNorm(2, momentum=None))
     with pytest.raises(TypeError, match="keras_layer must be a keras.layers.BatchNormalization"):
@@ -153,5 +151,7 @@ def test_keras_layer_without_scale_and_center() -> None:
     keras_layer = keras.layers.BatchNormalization(scale=False, center=False)
     keras_layer.build((None, 2))
     ours = convert.from_keras(keras_layer)
-    np.testing.assert_array_equal(ours.gamma, [1.0, 1.0])
-    np.testing.assert_array_equal(ours.beta, [0.0, 0.0])
+    assert not ours.affine and ours.gamma is None and ours.beta is None
+    only_scale = keras.layers.BatchNormalization(center=False)
+    only_scale.build((None, 2))
+    np.testing.assert_array_equal(convert.from_keras(only_scale).beta, [0.0, 0.0])
