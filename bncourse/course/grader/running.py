@@ -1,0 +1,195 @@
+"""Exercises on running statistics: the update in PyTorch's and in Keras's convention, a whole layer step
+(training and inference mode), and Algorithm 2's population statistics (what recalibration computes)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+import bncourse
+from bncourse.course.grader import variants
+from bncourse.course.grader.cases import Case, batch_cases
+from bncourse.course.grader.exercise import Exercise, Model
+
+
+def _running(case: Case) -> tuple[Any, Any]:
+    c = case.num_channels
+    return case.normal((c,), 4, loc=case.loc, scale=case.scale), case.positive((c,), 5, 0.25 * case.scale**2, 4.0 * case.scale**2)
+
+
+def _stepped(convention: str, running_mean: Any, running_var: Any, x: Any, momentum: float, axis: int) -> tuple[Any, Any]:
+    """The reference: one training call of a bncourse layer (checked against PyTorch and Keras)."""
+    layer = bncourse.BatchNorm(len(running_mean), momentum=momentum, convention=convention, axis=axis, dtype=np.asarray(x).dtype)
+    layer.running_mean, layer.running_var = np.array(running_mean), np.array(running_var)
+    layer(x, training=True)
+    return layer.running_mean, layer.running_var
+
+
+def _update(running_mean: Any, running_var: Any, x: Any, axis: int, weight_new: float, ddof: int) -> tuple[Any, Any]:
+    """``r ← (1 − w)·r + w·b`` with the batch variance of ``ddof``."""
+    wide = np.asarray(x, dtype=np.float64)
+    axes = variants.all_but(wide.ndim, axis)
+    mean, var = wide.mean(axis=axes), wide.var(axis=axes, ddof=ddof)
+    dtype = np.asarray(running_mean).dtype
+    return (((1 - weight_new) * np.asarray(running_mean, np.float64) + weight_new * mean).astype(dtype),
+            ((1 - weight_new) * np.asarray(running_var, np.float64) + weight_new * var).astype(dtype))
+
+
+def _update_arguments(case: Case) -> dict[str, Any]:
+    running_mean, running_var = _running(case)
+    return {"running_mean": running_mean, "running_var": running_var, "x": case.channel_values(),
+            "momentum": case.option("momentum"), "axis": case.axis}
+
+
+def _torch_reference(running_mean: Any, running_var: Any, x: Any, momentum: float, axis: int) -> Any:
+    return _stepped("torch", running_mean, running_var, x, momentum, axis)
+
+
+def _keras_reference(running_mean: Any, running_var: Any, x: Any, momentum: float, axis: int) -> Any:
+    return _stepped("keras", running_mean, running_var, x, momentum, axis)
+
+
+def _torch_model(weight_of: str, ddof: int) -> Any:
+    def model(running_mean: Any, running_var: Any, x: Any, momentum: float, axis: int) -> Any:
+        return _update(running_mean, running_var, x, axis, momentum if weight_of == "new" else 1 - momentum, ddof)
+
+    return model
+
+
+TORCH_UPDATE = Exercise(
+    name="running_update_torch",
+    signature="running_update_torch(running_mean, running_var, x, momentum, axis) -> (running_mean, running_var)",
+    outputs=("running_mean", "running_var"),
+    cases=batch_cases(4, options=lambda rng: {"momentum": float(rng.choice([0.1, 0.2, 0.05, 0.3]))}),
+    arguments=_update_arguments,
+    reference=_torch_reference,
+    models=(
+        Model("momentum-reversed", _torch_model("old", 1)),
+        Model("momentum-reversed", _torch_model("old", 0)),
+        Model("biased-running-variance", _torch_model("new", 0)),
+    ),
+    chapter="formulas",
+)
+
+KERAS_UPDATE = Exercise(
+    name="running_update_keras",
+    signature="running_update_keras(moving_mean, moving_variance, x, momentum, axis) -> (moving_mean, moving_variance)",
+    outputs=("moving_mean", "moving_variance"),
+    cases=batch_cases(5, options=lambda rng: {"momentum": float(rng.choice([0.99, 0.9, 0.8]))}),
+    arguments=lambda case: dict(zip(["moving_mean", "moving_variance", "x", "momentum", "axis"], _update_arguments(case).values())),
+    reference=_keras_reference,
+    models=(
+        Model("momentum-reversed", _torch_model("new", 0)),
+        Model("momentum-reversed", _torch_model("new", 1)),
+        Model("unbiased-running-variance", _torch_model("old", 1)),
+    ),
+    chapter="formulas",
+)
+
+
+def _layer_arguments(case: Case) -> dict[str, Any]:
+    c = case.num_channels
+    running_mean, running_var = _running(case)
+    return {"x": case.channel_values(), "gamma": case.positive((c,), 1), "beta": case.normal((c,), 3),
+            "running_mean": running_mean, "running_var": running_var, "momentum": case.option("momentum"),
+            "eps": case.eps, "training": case.option("training")}
+
+
+def _layer_reference(x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, momentum: float,
+                     eps: float, training: bool) -> Any:
+    layer = bncourse.BatchNorm(len(gamma), eps=eps, momentum=momentum, dtype=np.asarray(x).dtype)
+    layer.gamma, layer.beta = np.array(gamma), np.array(beta)
+    layer.running_mean, layer.running_var = np.array(running_mean), np.array(running_var)
+    y = layer(x, training=training)
+    return y, layer.running_mean, layer.running_var
+
+
+def _layer_model(mode: bool, *, normalize_with: str, update: bool, weight_of: str = "new", ddof_stored: int = 1,
+                 ddof_normalized: int = 0) -> Any:
+    """A layer step with a mistake in one mode: when ``training == mode`` it normalizes with the ``"batch"`` or
+    the ``"running"`` statistics (before the update) and updates them or not as told; in the other mode it
+    is right."""
+
+    def model(x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, momentum: float,
+              eps: float, training: bool) -> Any:
+        if training != mode:
+            return _layer_reference(x, gamma, beta, running_mean, running_var, momentum, eps, training)
+        x = np.asarray(x)
+        if normalize_with == "batch":
+            y = variants.batch_norm(x, gamma, beta, eps, 1, ddof=ddof_normalized)
+        else:
+            x_hat = (x.astype(np.float64) - variants.column(running_mean, x.ndim, 1)) / np.sqrt(variants.column(running_var, x.ndim, 1) + eps)
+            y = variants.affine(x_hat, gamma, beta, 1, x.dtype)
+        if not update:
+            return y, np.array(running_mean), np.array(running_var)
+        weight = momentum if weight_of == "new" else 1 - momentum
+        return (y, *_update(running_mean, running_var, x, 1, weight, ddof_stored))
+
+    return model
+
+
+LAYER = Exercise(
+    name="batch_norm_layer",
+    signature="batch_norm_layer(x, gamma, beta, running_mean, running_var, momentum, eps, training) -> (y, running_mean, running_var)",
+    outputs=("y", "running_mean", "running_var"),
+    # PyTorch's convention, channels first (axis 1); half the cases in training mode, half in inference.
+    cases=tuple(
+        replace(case, shape=(case.shape[0], case.shape[-1], *case.shape[1:-1]), axis=1) if case.axis == -1 else case
+        for case in batch_cases(6, options=lambda rng: {"training": bool(rng.random() < 0.5), "momentum": float(rng.choice([0.1, 0.3]))})
+    ),
+    arguments=_layer_arguments,
+    reference=_layer_reference,
+    models=(
+        Model("batch-statistics-at-inference", _layer_model(False, normalize_with="batch", update=False)),
+        Model("running-update-in-inference", _layer_model(False, normalize_with="running", update=True)),
+        Model("running-statistics-in-training", _layer_model(True, normalize_with="running", update=True)),
+        Model("unbiased-variance", _layer_model(True, normalize_with="batch", update=True, ddof_normalized=1)),
+        Model("momentum-reversed", _layer_model(True, normalize_with="batch", update=True, weight_of="old")),
+        Model("biased-running-variance", _layer_model(True, normalize_with="batch", update=True, ddof_stored=0)),
+    ),
+    chapter="frameworks",
+    valid=lambda case: not case.option("training") or case.values_per_channel >= 2,
+)
+
+
+def _population_arguments(case: Case) -> dict[str, Any]:
+    return {"batches": [case.channel_values(draw) for draw in range(case.option("batches"))], "axis": case.axis}
+
+
+def _population_reference(batches: list[Any], axis: int) -> Any:
+    mean, var = bncourse.population_statistics(batches, axis=axis)
+    dtype = np.asarray(batches[0]).dtype
+    return mean.astype(dtype), var.astype(dtype)
+
+
+def _population_model(*, pooled: bool, ddof: int) -> Any:
+    def model(batches: list[Any], axis: int) -> Any:
+        stacked = np.stack([np.asarray(b, np.float64) for b in batches])  # (k, *shape)
+        axes = variants.all_but(stacked.ndim - 1, axis)
+        dtype = np.asarray(batches[0]).dtype
+        mean = stacked.mean(axis=tuple(a + 1 for a in axes)).mean(axis=0)
+        if pooled:
+            var = stacked.var(axis=(0, *(a + 1 for a in axes)), ddof=ddof)
+        else:
+            var = stacked.var(axis=tuple(a + 1 for a in axes), ddof=ddof).mean(axis=0)
+        return mean.astype(dtype), var.astype(dtype)
+
+    return model
+
+
+POPULATION = Exercise(
+    name="population_statistics",
+    signature="population_statistics(batches, axis) -> (mean, var)",
+    outputs=("mean", "var"),
+    cases=batch_cases(7, options=lambda rng: {"batches": int(rng.integers(2, 5))}),
+    arguments=_population_arguments,
+    reference=_population_reference,
+    models=(
+        Model("missing-bessel-correction", _population_model(pooled=False, ddof=0)),
+        Model("pooled-variance", _population_model(pooled=True, ddof=1)),
+        Model("pooled-variance", _population_model(pooled=True, ddof=0)),
+    ),
+    chapter="train_inference",
+)
