@@ -130,14 +130,21 @@ def _layer_model(mode: bool, *, normalize_with: str, update: bool, weight_of: st
     return model
 
 
+def _channels_first(case: Case) -> Case:
+    """A channels-last case with its channel axis moved to position 1."""
+    if case.axis == 1:
+        return case
+    return replace(case, shape=(case.shape[0], case.shape[-1], *case.shape[1:-1]), axis=1)
+
+
 LAYER = Exercise(
     name="batch_norm_layer",
     signature="batch_norm_layer(x, gamma, beta, running_mean, running_var, momentum, eps, training) -> (y, running_mean, running_var)",
     outputs=("y", "running_mean", "running_var"),
-    # PyTorch's convention, channels first (axis 1); half the cases in training mode, half in inference.
+    # PyTorch's convention, channels first (axis 1); training and inference mode alternate, training first.
     cases=tuple(
-        replace(case, shape=(case.shape[0], case.shape[-1], *case.shape[1:-1]), axis=1) if case.axis == -1 else case
-        for case in batch_cases(6, options=lambda rng: {"training": bool(rng.random() < 0.5), "momentum": float(rng.choice([0.1, 0.3]))})
+        replace(_channels_first(case), options=(("training", index % 2 == 0), *case.options))
+        for index, case in enumerate(batch_cases(6, options=lambda rng: {"momentum": float(rng.choice([0.1, 0.3]))}))
     ),
     arguments=_layer_arguments,
     reference=_layer_reference,
