@@ -9,6 +9,7 @@ are reported.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,11 +25,11 @@ def measure(shape: tuple[int, ...], repeats: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     x, dy = rng.standard_normal(shape), rng.standard_normal(shape)
     gamma = rng.uniform(0.5, 2.0, shape[1])
-    forms = {
+    forms: dict[str, Callable[[], bn.Gradients]] = {
         "compact": lambda: bn.batch_norm_backward(dy, x, gamma),
         "graph": lambda: bn.batch_norm_backward_graph(dy, x, gamma),
     }
-    gap = float(np.abs(forms["compact"]().dx - forms["graph"]().dx).max())
+    gap = float(np.max(np.abs(np.subtract(forms["compact"]().dx, forms["graph"]().dx))))
     repeats_ms = [{name: common.timings_ms(run, 1, warmup=1)[0] for name, run in forms.items()} for _ in range(repeats)]
     return {"shape": list(shape), "ms": {name: common.quartiles([r[name] for r in repeats_ms]) for name in forms},
             "graph_over_compact": common.quartiles([r["graph"] / r["compact"] for r in repeats_ms]),

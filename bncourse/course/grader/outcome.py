@@ -139,9 +139,8 @@ class Report:
         return None if self.diagnosis is None else MISTAKES[self.diagnosis].advice
 
     def __str__(self) -> str:
-        if self.passed:
+        if self.passed or self.case is None or self.failure is None:
             return f"✓ {self.exercise}: passed all {self.total} cases ({self.coverage})."
-        assert self.case is not None and self.failure is not None
         lines = [
             f"✗ {self.exercise}: case {self.cases_run} of {self.total} fails; the smallest case that still fails:",
             f"    {self.case.describe(self.arguments or ())}",
