@@ -64,8 +64,10 @@ def quartiles(values: Sequence[float]) -> dict[str, float]:
 
 
 def write(out: Path, results: dict[str, Any]) -> None:
-    """Write ``results`` with the date and the command line to ``out`` as JSON."""
-    results = {"date": datetime.date.today().isoformat(), "command": " ".join(sys.argv), **results}
+    """Write ``results`` with the date and the command line to ``out`` as JSON (the command as it is run from the
+    repository root, ``python -m benchmarks.NAME ...``: no path of the machine it ran on)."""
+    command = " ".join([f"python -m benchmarks.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
+    results = {"date": datetime.date.today().isoformat(), "command": command, **results}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out}", file=sys.stderr)

@@ -98,6 +98,17 @@ def train_one_pass_float32(x, gamma, beta, eps, axis):  # type: ignore[no-untype
     return _col(gamma, x, axis) * (x - mu) / np.sqrt(np.maximum(var, 0) + eps) + _col(beta, x, axis)
 
 
+def train_pytorch_eps(x, gamma, beta, eps, axis):  # type: ignore[no-untyped-def]
+    return train_two_pass(x, gamma, beta, 1e-5, axis)
+
+
+def train_over_spatial_axes(x, gamma, beta, eps, axis):  # type: ignore[no-untyped-def]
+    """Instance norm's axes (for rank 2: none at all, so the output is beta)."""
+    axes = tuple(range(2, x.ndim)) if axis % x.ndim == 1 else tuple(range(1, x.ndim - 1))
+    mu, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    return _col(gamma, x, axis) * (x - mu) / np.sqrt(var + eps) + _col(beta, x, axis)
+
+
 def train_without_beta(x, gamma, beta, eps, axis):  # type: ignore[no-untyped-def]
     return train_two_pass(x, gamma, np.zeros_like(beta), eps, axis)
 
@@ -121,6 +132,10 @@ def inference_no_eps(x, gamma, beta, mean, var, eps, axis):  # type: ignore[no-u
 
 def inference_no_sqrt(x, gamma, beta, mean, var, eps, axis):  # type: ignore[no-untyped-def]
     return _col(gamma, x, axis) * (x - _col(mean, x, axis)) / (_col(var, x, axis) + eps) + _col(beta, x, axis)
+
+
+def inference_keras_eps(x, gamma, beta, mean, var, eps, axis):  # type: ignore[no-untyped-def]
+    return inference(x, gamma, beta, mean, var, 1e-3, axis)
 
 
 def inference_mean_added(x, gamma, beta, mean, var, eps, axis):  # type: ignore[no-untyped-def]
@@ -349,6 +364,14 @@ def layer_norm_unbiased(x, gamma, beta, eps):  # type: ignore[no-untyped-def]
     return _layer_norm(x, gamma, beta, eps, tuple(range(x.ndim - gamma.ndim, x.ndim)), ddof=1)
 
 
+def layer_norm_last_axis_only(x, gamma, beta, eps):  # type: ignore[no-untyped-def]
+    return _layer_norm(x, gamma, beta, eps, -1)
+
+
+def layer_norm_everything(x, gamma, beta, eps):  # type: ignore[no-untyped-def]
+    return _layer_norm(x, gamma, beta, eps, None)
+
+
 def layer_norm_eps_outside(x, gamma, beta, eps):  # type: ignore[no-untyped-def]
     return _layer_norm(x, gamma, beta, eps, tuple(range(x.ndim - gamma.ndim, x.ndim)), sqrt_eps=False)
 
@@ -422,6 +445,10 @@ def fold_no_sqrt(weight, bias, gamma, beta, mean, var, eps):  # type: ignore[no-
     return fold(weight, bias, gamma, beta, mean, var, eps, sqrt=False)
 
 
+def fold_pytorch_eps(weight, bias, gamma, beta, mean, var, eps):  # type: ignore[no-untyped-def]
+    return fold(weight, bias, gamma, beta, mean, var, 1e-5)
+
+
 def fold_beta_forgotten(weight, bias, gamma, beta, mean, var, eps):  # type: ignore[no-untyped-def]
     return fold(weight, bias, gamma, np.zeros_like(beta), mean, var, eps)
 
@@ -460,10 +487,12 @@ MISTAKEN: list[tuple[str, str, Any]] = [
     ("batch_norm_train", "channel-axis-ignored", train_axis_1_hard_coded),
     ("batch_norm_train", "statistics-over-channels", train_over_channels),
     ("batch_norm_train", "float32-cancellation", train_one_pass_float32),
+    ("batch_norm_train", "eps-argument-ignored", train_pytorch_eps),
     ("batch_norm_inference", "batch-statistics-at-inference", inference_batch_statistics),
     ("batch_norm_inference", "eps-outside-sqrt", inference_eps_outside),
     ("batch_norm_inference", "eps-missing", inference_no_eps),
     ("batch_norm_inference", "missing-sqrt", inference_no_sqrt),
+    ("batch_norm_inference", "eps-argument-ignored", inference_keras_eps),
     ("batch_norm_backward", "detached-statistics", backward_detached),
     ("batch_norm_backward", "missing-mean-term", backward_no_mean_term),
     ("batch_norm_backward", "missing-projection-term", backward_no_projection_term),
@@ -500,10 +529,14 @@ MISTAKEN: list[tuple[str, str, Any]] = [
     ("fold_batch_norm", "eps-outside-sqrt", fold_eps_outside),
     ("fold_batch_norm", "eps-missing", _eps_missing(fold_right, 6)),
     ("fold_batch_norm", "missing-sqrt", fold_no_sqrt),
+    ("fold_batch_norm", "eps-argument-ignored", fold_pytorch_eps),
 ]
 
 UNCATALOGUED: list[tuple[str, Any]] = [
     ("batch_norm_train", train_without_beta),
+    ("batch_norm_train", train_over_spatial_axes),
+    ("layer_norm", layer_norm_last_axis_only),
+    ("layer_norm", layer_norm_everything),
     ("batch_norm_inference", inference_mean_added),
     ("batch_norm_backward", backward_sign_flipped),
     ("running_update_torch", torch_update_variance_frozen),

@@ -13,7 +13,7 @@ import pytest
 
 from bncourse.course import grader
 from bncourse.course.grader.cases import smaller_shapes
-from bncourse.course.grader.exercise import Model
+from bncourse.course.grader.exercise import MistakeModel
 from bncourse.course.grader.outcome import as_outputs
 from bncourse.course.grader.run import attempt, quiet
 from tests.grader import students
@@ -73,6 +73,7 @@ def test_a_wrong_implementation_outside_the_catalogue_fails_without_diagnosis(ex
     assert not report.passed
     assert report.diagnosis is None
     assert "No mistake in the catalogue matches" in str(report)
+    assert report.diagnosis is None
 
 
 def test_a_new_wrong_implementation_fails_even_if_only_slightly_wrong() -> None:
@@ -153,6 +154,8 @@ def test_reports_are_deterministic() -> None:
 
 
 def test_the_cases_cover_the_edge_cases() -> None:
+    """Every batch-statistics exercise meets ranks 2–5, channels-last, m = 2, one channel, float32 far from zero
+    and a variance below ε; the layer in training mode."""
     for name in ["batch_norm_train", "batch_norm_inference", "batch_norm_backward", "running_update_torch", "running_update_keras", "population_statistics"]:
         cases = grader.EXERCISES[name].cases
         assert {len(case.shape) for case in cases} == {2, 3, 4, 5}, name
@@ -162,6 +165,50 @@ def test_the_cases_cover_the_edge_cases() -> None:
         assert any(case.dtype == "float32" and abs(case.loc) >= 100 * case.scale for case in cases), name
         assert any(case.scale**2 < case.eps for case in cases), name
     assert any(case.values_per_channel == 1 for case in grader.EXERCISES["batch_norm_inference"].cases)
+    training = [case for case in grader.EXERCISES["batch_norm_layer"].cases if case.option("training")]
+    assert {len(case.shape) for case in training} == {2, 3, 4, 5}
+    assert any(case.values_per_channel == 2 for case in training) and any(case.num_channels == 1 for case in training)
+    assert any(case.dtype == "float32" and abs(case.loc) >= 100 * case.scale for case in training)
+    assert any(case.scale**2 < case.eps for case in training)
+    for name in ["layer_norm", "group_norm", "fold_batch_norm"]:
+        cases = grader.EXERCISES[name].cases
+        assert {len(case.shape) for case in cases} == {2, 3, 4, 5}, name
+        assert any(case.dtype == "float32" for case in cases) and any(case.scale**2 < case.eps for case in cases), name
+    assert any(case.dtype == "float32" and case.loc >= 100 for case in grader.EXERCISES["layer_norm"].cases)
+
+
+def test_keras_far_from_zero_case_weighs_the_batch() -> None:
+    """A one-pass float32 variance must show in the moving variance: the far-from-zero case's momentum is small."""
+    cases = grader.EXERCISES["running_update_keras"].cases
+    assert all(case.option("momentum") <= 0.9 for case in cases if abs(case.loc) >= 100 * case.scale)
+
+
+def test_one_pass_float32_variance_is_caught_wherever_a_variance_is_computed() -> None:
+    def one_pass(x: Any, axes: Any) -> Any:
+        mean = x.mean(axis=axes)
+        return mean, (x * x).mean(axis=axes) - mean * mean
+
+    def torch_update(running_mean: Any, running_var: Any, x: Any, momentum: float, axis: int) -> Any:
+        m = x.size // x.shape[axis]
+        mean, var = one_pass(x, students._axes(x, axis))
+        return (1 - momentum) * running_mean + momentum * mean, (1 - momentum) * running_var + momentum * var * (m / (m - 1))
+
+    def keras_update(moving_mean: Any, moving_variance: Any, x: Any, momentum: float, axis: int) -> Any:
+        mean, var = one_pass(x, students._axes(x, axis))
+        return momentum * moving_mean + (1 - momentum) * mean, momentum * moving_variance + (1 - momentum) * var
+
+    def layer(x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, momentum: float, eps: float, training: bool) -> Any:
+        if not training:
+            return students.layer(x, gamma, beta, running_mean, running_var, momentum, eps, training)
+        mean, var = one_pass(x, students._axes(x, 1))
+        col = (1, -1) + (1,) * (x.ndim - 2)
+        y = gamma.reshape(col) * (x - mean.reshape(col)) / np.sqrt(np.maximum(var, 0).reshape(col) + eps) + beta.reshape(col)
+        m = x.size // x.shape[1]
+        return y, (1 - momentum) * running_mean + momentum * mean, (1 - momentum) * running_var + momentum * var * (m / (m - 1))
+
+    for name, fn in [("running_update_torch", torch_update), ("running_update_keras", keras_update), ("batch_norm_layer", layer)]:
+        report = grader.check(name, fn)
+        assert not report.passed and report.diagnosis == "float32-cancellation", (name, str(report))
 
 
 def test_check_refuses_what_is_not_an_exercise_or_a_function() -> None:
@@ -172,7 +219,7 @@ def test_check_refuses_what_is_not_an_exercise_or_a_function() -> None:
     with pytest.raises(TypeError, match="fn must be your function"):
         grader.check("batch_norm_train", None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="mistake must be a name in the catalogue"):
-        Model("no-such-mistake", students.train_two_pass)
+        MistakeModel("no-such-mistake", students.train_two_pass)
 
 
 def test_signature_and_report_texts() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -10,7 +11,16 @@ import numpy as np
 import bncourse
 from bncourse.course.grader import variants
 from bncourse.course.grader.cases import Case, batch_cases
-from bncourse.course.grader.exercise import Exercise, Model
+from bncourse.course.grader.exercise import Exercise, MistakeModel
+
+
+def _with_eps(function: Callable[..., Any], eps: float, position: int) -> Callable[..., Any]:
+    """``function`` called with ``eps`` in place of its argument number ``position``: a default hard-coded."""
+
+    def fixed(*arguments: Any) -> Any:
+        return function(*arguments[:position], eps, *arguments[position + 1 :])
+
+    return fixed
 
 
 def _parameters(case: Case) -> dict[str, Any]:
@@ -48,15 +58,17 @@ TRAIN = Exercise(
     arguments=_train_arguments,
     reference=_train_reference,
     models=(
-        Model("unbiased-variance", partial(variants.batch_norm, ddof=1)),
-        Model("eps-outside-sqrt", partial(variants.batch_norm, place="outside")),
-        Model("eps-missing", partial(variants.batch_norm, place="missing")),
-        Model("missing-sqrt", partial(variants.batch_norm, place="no-sqrt")),
-        Model("statistics-over-batch-axis-only", _over_axis_0),
-        Model("channel-axis-ignored", _over_channel_axis_1),
-        Model("statistics-over-channels", _over_channels),
+        MistakeModel("unbiased-variance", partial(variants.batch_norm, ddof=1)),
+        MistakeModel("eps-outside-sqrt", partial(variants.batch_norm, place="outside")),
+        MistakeModel("eps-missing", partial(variants.batch_norm, place="missing")),
+        MistakeModel("missing-sqrt", partial(variants.batch_norm, place="no-sqrt")),
+        MistakeModel("statistics-over-batch-axis-only", _over_axis_0),
+        MistakeModel("channel-axis-ignored", _over_channel_axis_1),
+        MistakeModel("statistics-over-channels", _over_channels),
+        MistakeModel("eps-argument-ignored", _with_eps(variants.batch_norm, 1e-5, 3)),
+        MistakeModel("eps-argument-ignored", _with_eps(variants.batch_norm, 1e-3, 3)),
     ),
-    chapter="formulas",
+    chapter="The formulas",
 )
 
 
@@ -94,12 +106,14 @@ INFERENCE = Exercise(
     arguments=_inference_arguments,
     reference=_inference_reference,
     models=(
-        Model("batch-statistics-at-inference", _inference_batch_statistics),
-        Model("eps-outside-sqrt", _inference_with("outside")),
-        Model("eps-missing", _inference_with("missing")),
-        Model("missing-sqrt", _inference_with("no-sqrt")),
+        MistakeModel("batch-statistics-at-inference", _inference_batch_statistics),
+        MistakeModel("eps-outside-sqrt", _inference_with("outside")),
+        MistakeModel("eps-missing", _inference_with("missing")),
+        MistakeModel("missing-sqrt", _inference_with("no-sqrt")),
+        MistakeModel("eps-argument-ignored", _with_eps(_inference_with("inside"), 1e-5, 5)),
+        MistakeModel("eps-argument-ignored", _with_eps(_inference_with("inside"), 1e-3, 5)),
     ),
-    chapter="formulas",
+    chapter="The formulas",
     valid=lambda case: True,
 )
 
@@ -122,15 +136,15 @@ BACKWARD = Exercise(
     arguments=_backward_arguments,
     reference=_backward_reference,
     models=(
-        Model("detached-statistics", partial(variants.batch_norm_backward, mean_term=False, projection_term=False)),
-        Model("missing-mean-term", partial(variants.batch_norm_backward, mean_term=False)),
-        Model("missing-projection-term", partial(variants.batch_norm_backward, projection_term=False)),
-        Model("missing-gamma", partial(variants.batch_norm_backward, use_gamma=False)),
-        Model("dgamma-dbeta-swapped", partial(variants.batch_norm_backward, swap=True)),
-        Model("dgamma-uses-x", partial(variants.batch_norm_backward, dgamma_of_x=True)),
-        Model("unbiased-variance", partial(variants.batch_norm_backward, ddof=1)),
-        Model("eps-outside-sqrt", partial(variants.batch_norm_backward, place="outside")),
-        Model("eps-missing", partial(variants.batch_norm_backward, place="missing")),
+        MistakeModel("detached-statistics", partial(variants.batch_norm_backward, mean_term=False, projection_term=False)),
+        MistakeModel("missing-mean-term", partial(variants.batch_norm_backward, mean_term=False)),
+        MistakeModel("missing-projection-term", partial(variants.batch_norm_backward, projection_term=False)),
+        MistakeModel("missing-gamma", partial(variants.batch_norm_backward, use_gamma=False)),
+        MistakeModel("dgamma-dbeta-swapped", partial(variants.batch_norm_backward, swap=True)),
+        MistakeModel("dgamma-uses-x", partial(variants.batch_norm_backward, dgamma_of_x=True)),
+        MistakeModel("unbiased-variance", partial(variants.batch_norm_backward, ddof=1)),
+        MistakeModel("eps-outside-sqrt", partial(variants.batch_norm_backward, place="outside")),
+        MistakeModel("eps-missing", partial(variants.batch_norm_backward, place="missing")),
     ),
-    chapter="backward",
+    chapter="The backward pass",
 )

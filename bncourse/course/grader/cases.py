@@ -61,6 +61,7 @@ class Case:
 
     @property
     def num_channels(self) -> int:
+        """``C``: the size of the channel axis."""
         return self.shape[self.channel_axis]
 
     @property
@@ -107,12 +108,15 @@ class Case:
         return f"{self.dtype}, shape {self.shape}{axis}{eps}{extras}, {where}"
 
 
+EDGE_CASES = 10  # the number of edge cases at the start of every batch_cases list
+
+
 def batch_cases(seed: int, *, random: int = 12, options: Callable[[np.random.Generator], dict[str, Any]] | None = None) -> tuple[Case, ...]:
     """The edge cases of a batch-norm exercise followed by ``random`` random ones.
 
     ``options(rng)`` draws each case's exercise options (called once per case, in order).
     """
-    edge = [
+    edge = [  # EDGE_CASES of them
         Case((8, 3)),
         Case((4, 3, 5)),
         Case((2, 3, 4, 3)),

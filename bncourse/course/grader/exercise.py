@@ -12,7 +12,7 @@ from bncourse.course.grader.mistakes import MISTAKES
 
 
 @dataclass(frozen=True)
-class Model:
+class MistakeModel:
     """A function with the exercise's signature that makes the mistake named ``mistake``."""
 
     mistake: str
@@ -51,7 +51,7 @@ class Exercise:
     cases: tuple[Case, ...]
     arguments: Callable[[Case], dict[str, Any]]
     reference: Callable[..., Any]
-    models: tuple[Model, ...]
+    models: tuple[MistakeModel, ...]
     chapter: str
     valid: Callable[[Case], bool] = at_least_two_values_per_channel
     per_channel: bool = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -9,12 +10,13 @@ import numpy as np
 import bncourse
 from bncourse.course.grader import variants
 from bncourse.course.grader.cases import Case
-from bncourse.course.grader.exercise import Exercise, Model
+from bncourse.course.grader.exercise import Exercise, MistakeModel
 
 
 def _arguments(case: Case) -> dict[str, Any]:
     out = case.shape[0]
-    return {"weight": case.normal(case.shape, 7), "bias": case.normal((out,), 8) if case.option("bias") else None,
+    # Every array around loc ± scale (what the case's description says), the variance around scale².
+    return {"weight": case.normal(case.shape, 7, loc=case.loc, scale=case.scale), "bias": case.normal((out,), 8) if case.option("bias") else None,
             "gamma": case.positive((out,), 1), "beta": case.normal((out,), 3),
             "mean": case.normal((out,), 4, loc=case.loc, scale=case.scale),
             "var": case.positive((out,), 5, 0.25 * case.scale**2, 4.0 * case.scale**2), "eps": case.eps}
@@ -24,8 +26,13 @@ def _reference(weight: Any, bias: Any, gamma: Any, beta: Any, mean: Any, var: An
     return bncourse.fold_batch_norm(weight, bias, gamma, beta, mean, var, eps=eps)
 
 
-def _model(*, place: str = "inside", scaled_axis: int = 0, use_bias: bool = True) -> Any:
+def _model(*, place: str = "inside", scaled_axis: int = 0, use_bias: bool = True, eps: float | None = None) -> Any:
+    """Folding with a mistake: ε's ``place``, the ``scaled_axis`` of the weight, the layer's bias used or not, a
+    fixed ``eps`` instead of the argument."""
+    fixed_eps = eps
+
     def model(weight: Any, bias: Any, gamma: Any, beta: Any, mean: Any, var: Any, eps: float) -> Any:
+        eps = eps if fixed_eps is None else fixed_eps
         w = np.asarray(weight)
         s = np.asarray(gamma, np.float64) / variants.scale_of(var, eps, place)
         folded = w.astype(np.float64) * variants.column(s, w.ndim, scaled_axis)
@@ -53,8 +60,7 @@ def _cases() -> tuple[Case, ...]:
         drawn.append(Case(shape, dtype=str(rng.choice(["float64", "float32"])), loc=float(rng.choice([0.0, 3.0])),
                           scale=float(rng.choice([1.0, 0.1])), eps=float(rng.choice([1e-5, 1e-3])),
                           options=(("bias", bool(rng.random() < 0.7)),)))
-    return tuple(Case(case.shape, 0, case.dtype, case.loc, case.scale, case.eps, 10_000 + index, case.options)
-                 for index, case in enumerate(edge + drawn))
+    return tuple(replace(case, axis=0, seed=10_000 + index) for index, case in enumerate(edge + drawn))
 
 
 FOLDING = Exercise(
@@ -65,13 +71,15 @@ FOLDING = Exercise(
     arguments=_arguments,
     reference=_reference,
     models=(
-        Model("scaled-input-channels", _model(scaled_axis=1)),
-        Model("layer-bias-ignored", _model(use_bias=False)),
-        Model("eps-outside-sqrt", _model(place="outside")),
-        Model("eps-missing", _model(place="missing")),
-        Model("missing-sqrt", _model(place="no-sqrt")),
+        MistakeModel("scaled-input-channels", _model(scaled_axis=1)),
+        MistakeModel("layer-bias-ignored", _model(use_bias=False)),
+        MistakeModel("eps-outside-sqrt", _model(place="outside")),
+        MistakeModel("eps-missing", _model(place="missing")),
+        MistakeModel("missing-sqrt", _model(place="no-sqrt")),
+        MistakeModel("eps-argument-ignored", _model(eps=1e-5)),
+        MistakeModel("eps-argument-ignored", _model(eps=1e-3)),
     ),
-    chapter="performance",
+    chapter="Performance",
     valid=lambda case: True,
     per_channel=False,
 )

@@ -10,7 +10,7 @@ import numpy as np
 import bncourse
 from bncourse.course.grader import variants
 from bncourse.course.grader.cases import Case, batch_cases
-from bncourse.course.grader.exercise import Exercise, Model
+from bncourse.course.grader.exercise import Exercise, MistakeModel
 
 
 def _trailing(case: Case) -> tuple[int, ...]:
@@ -56,13 +56,13 @@ LAYER_NORM = Exercise(
     arguments=_layer_norm_arguments,
     reference=_layer_norm_reference,
     models=(
-        Model("statistics-over-batch", _layer_norm_model("batch")),
-        Model("statistics-over-all-sample-axes", _layer_norm_model("sample")),
-        Model("unbiased-variance", _layer_norm_model("trailing", ddof=1)),
-        Model("eps-outside-sqrt", _layer_norm_model("trailing", place="outside")),
-        Model("eps-missing", _layer_norm_model("trailing", place="missing")),
+        MistakeModel("statistics-over-batch", _layer_norm_model("batch")),
+        MistakeModel("statistics-over-all-sample-axes", _layer_norm_model("sample")),
+        MistakeModel("unbiased-variance", _layer_norm_model("trailing", ddof=1)),
+        MistakeModel("eps-outside-sqrt", _layer_norm_model("trailing", place="outside")),
+        MistakeModel("eps-missing", _layer_norm_model("trailing", place="missing")),
     ),
-    chapter="beyond_bn",
+    chapter="Beyond BatchNorm",
     valid=lambda case: case.option("normalized_dims") < len(case.shape),
     per_channel=False,
 )
@@ -120,13 +120,13 @@ GROUP_NORM = Exercise(
     arguments=_group_norm_arguments,
     reference=_group_norm_reference,
     models=(
-        Model("interleaved-groups", _group_norm_model("interleaved")),
-        Model("groups-of-one-channel", _group_norm_model("one-channel")),
-        Model("unbiased-variance", _group_norm_model("consecutive", ddof=1)),
-        Model("eps-outside-sqrt", _group_norm_model("consecutive", place="outside")),
-        Model("eps-missing", _group_norm_model("consecutive", place="missing")),
+        MistakeModel("interleaved-groups", _group_norm_model("interleaved")),
+        MistakeModel("groups-of-one-channel", _group_norm_model("one-channel")),
+        MistakeModel("unbiased-variance", _group_norm_model("consecutive", ddof=1)),
+        MistakeModel("eps-outside-sqrt", _group_norm_model("consecutive", place="outside")),
+        MistakeModel("eps-missing", _group_norm_model("consecutive", place="missing")),
     ),
-    chapter="beyond_bn",
+    chapter="Beyond BatchNorm",
     # Each example's group needs two values; the channels must split into the groups.
     valid=lambda case: case.num_channels % case.option("num_groups") == 0
     and case.values_per_channel // case.shape[0] * case.num_channels // case.option("num_groups") >= 2,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
@@ -13,11 +14,14 @@ from typing import Any
 
 import numpy as np
 
+import bncourse
 from bncourse.course.grader.cases import Case, smaller_shapes
 from bncourse.course.grader.exercise import Exercise
 from bncourse.course.grader.outcome import Failure, Report, as_outputs, compare, compare_output
 
-_GRADER = str(Path(__file__).parent)
+# Frames in these directories are not the reader's code: bncourse (the grader included) and NumPy; nor is
+# anything installed in site-packages.
+_NOT_THE_READERS = (str(Path(bncourse.__file__).parent) + "/", str(Path(np.__file__).parent) + "/")
 MAX_SHRINK_ATTEMPTS = 300
 FAR_FROM_ZERO = 100.0  # |loc| / scale from which float32 cancellation is a suspect
 
@@ -32,6 +36,13 @@ class Attempt:
     expected: tuple[Any, ...]
     received: Any
     failure: Failure | None
+
+
+@contextlib.contextmanager
+def silenced() -> Iterator[None]:
+    """The reader's function's own prints discarded."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
 
 
 @contextlib.contextmanager
@@ -75,6 +86,8 @@ def shrink(exercise: Exercise, fn: Callable[..., Any], failed: Attempt) -> Attem
             if not exercise.valid(candidate):
                 continue
             tries += 1
+            if tries > MAX_SHRINK_ATTEMPTS:
+                break
             result = attempt(exercise, fn, candidate)
             if result.failure is not None and result.failure.kind == kind:
                 failed, improved = result, True
@@ -82,19 +95,21 @@ def shrink(exercise: Exercise, fn: Callable[..., Any], failed: Attempt) -> Attem
     return failed
 
 
-def diagnose(exercise: Exercise, fn: Callable[..., Any], failed: Attempt) -> str | None:
-    """The name of the catalogued mistake that explains ``failed``, or None.
+def explanations(exercise: Exercise, fn: Callable[..., Any], failed: Attempt) -> list[str]:
+    """The names of the catalogued mistakes that explain ``failed``, in the exercise's order.
 
-    A model matches if its output equals what the reader returned, in the first output that differs from
-    the reference. Then the precision probe: a float32 case far from zero that passes in float64.
+    A mistake's model explains a failure if its output equals what the reader returned in the first output
+    that differs from the reference. Last, the precision probe: a float32 case far from zero that passes in
+    float64.
     """
     failure = failed.failure
     if failure is None or failure.kind != "values" or failure.output is None:
-        return None
+        return []
     index = failure.output
     received = as_outputs(failed.received, len(exercise.outputs))
     if received is None:  # a values failure implies well-formed outputs; nothing to match otherwise
-        return None
+        return []
+    names = []
     for model in exercise.models:
         try:
             with quiet():
@@ -102,12 +117,23 @@ def diagnose(exercise: Exercise, fn: Callable[..., Any], failed: Attempt) -> str
         except Exception:  # a mistake that cannot happen on this case (e.g. shapes that do not broadcast)
             continue
         if made is not None and compare_output(exercise.outputs[index], made[index], received[index]) is None:
-            return model.mistake
+            names.append(model.mistake)
     case = failed.case
     if case.dtype == "float32" and abs(case.loc) >= FAR_FROM_ZERO * case.scale:
         if attempt(exercise, fn, replace(case, dtype="float64")).failure is None:
-            return "float32-cancellation"
-    return None
+            names.append("float32-cancellation")
+    return names
+
+
+def diagnose(exercise: Exercise, fn: Callable[..., Any], first: Attempt, smallest: Attempt) -> str | None:
+    """The first catalogued mistake that explains both the first failing case and the shrunk one, or None.
+
+    Both, because on a small case several mistakes can coincide (where every reduced axis has size 1, any
+    normalization over those axes outputs β), on a larger one they rarely do; and the report shows the small one.
+    """
+    with silenced():
+        on_smallest = set(explanations(exercise, fn, smallest))
+        return next((name for name in explanations(exercise, fn, first) if name in on_smallest), None)
 
 
 def run(exercise: Exercise, fn: Callable[..., Any]) -> Report:
@@ -120,10 +146,9 @@ def run(exercise: Exercise, fn: Callable[..., Any]) -> Report:
         first = attempt(exercise, fn, case)
         if first.failure is None:
             continue
-        smallest = shrink(exercise, fn, first)
-        # The unshrunk case first: on a small case two mistakes can coincide (with one value per position,
-        # statistics over axis 0 and over every axis but 1 are the same), on a larger one they rarely do.
-        diagnosis = diagnose(exercise, fn, first) or diagnose(exercise, fn, smallest)
+        with silenced():  # the reader's prints, once per shrinking step, would flood the output
+            smallest = shrink(exercise, fn, first)
+        diagnosis = diagnose(exercise, fn, first, smallest)
         return replace(
             passed, passed=False, cases_run=number, case=smallest.case, failure=smallest.failure, diagnosis=diagnosis,
             arguments=smallest.arguments, expected=smallest.expected, received=smallest.received,
@@ -146,11 +171,10 @@ def coverage(exercise: Exercise) -> str:
 
 
 def _describe_exception(error: Exception) -> str:
-    """``raised ValueError: ... (in f, line 3: y = ...)``: the deepest frame outside the grader and NumPy."""
+    """``raised ValueError: ... (in f, line 3: y = ...)``: the deepest frame of the reader's own code."""
     frames = [
         frame for frame in traceback.extract_tb(error.__traceback__)
-        if not frame.filename.startswith(_GRADER) and f"{Path('site-packages')}" not in frame.filename
-        and "/numpy/" not in frame.filename
+        if not frame.filename.startswith(_NOT_THE_READERS) and "site-packages" not in frame.filename
     ]
     where = f" (in {frames[-1].name}, line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
     return f"your function raised {type(error).__name__}: {error}{where}"

@@ -10,8 +10,8 @@ import numpy as np
 
 import bncourse
 from bncourse.course.grader import variants
-from bncourse.course.grader.cases import Case, batch_cases
-from bncourse.course.grader.exercise import Exercise, Model
+from bncourse.course.grader.cases import EDGE_CASES, Case, batch_cases
+from bncourse.course.grader.exercise import Exercise, MistakeModel
 
 
 def _running(case: Case) -> tuple[Any, Any]:
@@ -43,6 +43,13 @@ def _update_arguments(case: Case) -> dict[str, Any]:
             "momentum": case.option("momentum"), "axis": case.axis}
 
 
+def _keras_update_arguments(case: Case) -> dict[str, Any]:
+    """The same arguments under Keras's names."""
+    arguments = _update_arguments(case)
+    return {"moving_mean": arguments["running_mean"], "moving_variance": arguments["running_var"], "x": arguments["x"],
+            "momentum": arguments["momentum"], "axis": arguments["axis"]}
+
+
 def _torch_reference(running_mean: Any, running_var: Any, x: Any, momentum: float, axis: int) -> Any:
     return _stepped("torch", running_mean, running_var, x, momentum, axis)
 
@@ -51,7 +58,10 @@ def _keras_reference(running_mean: Any, running_var: Any, x: Any, momentum: floa
     return _stepped("keras", running_mean, running_var, x, momentum, axis)
 
 
-def _torch_model(weight_of: str, ddof: int) -> Any:
+def _update_model(weight_of: str, ddof: int) -> Any:
+    """An update that gives the new batch the weight ``momentum`` (``weight_of="new"``) or ``1 − momentum``
+    (``"old"``), averaging the batch variance of ``ddof``."""
+
     def model(running_mean: Any, running_var: Any, x: Any, momentum: float, axis: int) -> Any:
         return _update(running_mean, running_var, x, axis, momentum if weight_of == "new" else 1 - momentum, ddof)
 
@@ -66,26 +76,27 @@ TORCH_UPDATE = Exercise(
     arguments=_update_arguments,
     reference=_torch_reference,
     models=(
-        Model("momentum-reversed", _torch_model("old", 1)),
-        Model("momentum-reversed", _torch_model("old", 0)),
-        Model("biased-running-variance", _torch_model("new", 0)),
+        MistakeModel("momentum-reversed", _update_model("old", 1)),
+        MistakeModel("momentum-reversed", _update_model("old", 0)),
+        MistakeModel("biased-running-variance", _update_model("new", 0)),
     ),
-    chapter="formulas",
+    chapter="A worked two-sample example",
 )
 
 KERAS_UPDATE = Exercise(
     name="running_update_keras",
     signature="running_update_keras(moving_mean, moving_variance, x, momentum, axis) -> (moving_mean, moving_variance)",
     outputs=("moving_mean", "moving_variance"),
-    cases=batch_cases(5, options=lambda rng: {"momentum": float(rng.choice([0.99, 0.9, 0.8]))}),
-    arguments=lambda case: dict(zip(["moving_mean", "moving_variance", "x", "momentum", "axis"], _update_arguments(case).values())),
+    # Momenta well below Keras's default 0.99: with 0.99 the batch's part, and any error in it, is 100 times smaller.
+    cases=batch_cases(5, options=lambda rng: {"momentum": float(rng.choice([0.9, 0.8, 0.7]))}),
+    arguments=_keras_update_arguments,
     reference=_keras_reference,
     models=(
-        Model("momentum-reversed", _torch_model("new", 0)),
-        Model("momentum-reversed", _torch_model("new", 1)),
-        Model("unbiased-running-variance", _torch_model("old", 1)),
+        MistakeModel("momentum-reversed", _update_model("new", 0)),
+        MistakeModel("momentum-reversed", _update_model("new", 1)),
+        MistakeModel("unbiased-running-variance", _update_model("old", 1)),
     ),
-    chapter="formulas",
+    chapter="A worked two-sample example",
 )
 
 
@@ -137,26 +148,33 @@ def _channels_first(case: Case) -> Case:
     return replace(case, shape=(case.shape[0], case.shape[-1], *case.shape[1:-1]), axis=1)
 
 
+def _layer_cases() -> tuple[Case, ...]:
+    """PyTorch's convention, channels first (axis 1): the edge cases in training mode (where the statistics are
+    computed), two in inference mode (one of them a single example), then the random cases in alternate modes."""
+    drawn = batch_cases(6, options=lambda rng: {"momentum": float(rng.choice([0.1, 0.3]))})
+    edge, random = drawn[:EDGE_CASES], drawn[EDGE_CASES:]
+    inference = (Case((1, 3), seed=6900, options=(("momentum", 0.1),)), Case((4, 3, 5), seed=6901, options=(("momentum", 0.3),)))
+    modes = [True] * len(edge) + [False] * len(inference) + [index % 2 == 0 for index in range(len(random))]
+    return tuple(replace(_channels_first(case), options=(("training", mode), *case.options))
+                 for case, mode in zip((*edge, *inference, *random), modes))
+
+
 LAYER = Exercise(
     name="batch_norm_layer",
     signature="batch_norm_layer(x, gamma, beta, running_mean, running_var, momentum, eps, training) -> (y, running_mean, running_var)",
     outputs=("y", "running_mean", "running_var"),
-    # PyTorch's convention, channels first (axis 1); training and inference mode alternate, training first.
-    cases=tuple(
-        replace(_channels_first(case), options=(("training", index % 2 == 0), *case.options))
-        for index, case in enumerate(batch_cases(6, options=lambda rng: {"momentum": float(rng.choice([0.1, 0.3]))}))
-    ),
+    cases=_layer_cases(),
     arguments=_layer_arguments,
     reference=_layer_reference,
     models=(
-        Model("batch-statistics-at-inference", _layer_model(False, normalize_with="batch", update=False)),
-        Model("running-update-in-inference", _layer_model(False, normalize_with="running", update=True)),
-        Model("running-statistics-in-training", _layer_model(True, normalize_with="running", update=True)),
-        Model("unbiased-variance", _layer_model(True, normalize_with="batch", update=True, ddof_normalized=1)),
-        Model("momentum-reversed", _layer_model(True, normalize_with="batch", update=True, weight_of="old")),
-        Model("biased-running-variance", _layer_model(True, normalize_with="batch", update=True, ddof_stored=0)),
+        MistakeModel("batch-statistics-at-inference", _layer_model(False, normalize_with="batch", update=False)),
+        MistakeModel("running-update-in-inference", _layer_model(False, normalize_with="running", update=True)),
+        MistakeModel("running-statistics-in-training", _layer_model(True, normalize_with="running", update=True)),
+        MistakeModel("unbiased-variance", _layer_model(True, normalize_with="batch", update=True, ddof_normalized=1)),
+        MistakeModel("momentum-reversed", _layer_model(True, normalize_with="batch", update=True, weight_of="old")),
+        MistakeModel("biased-running-variance", _layer_model(True, normalize_with="batch", update=True, ddof_stored=0)),
     ),
-    chapter="frameworks",
+    chapter="BN in PyTorch and Keras",
     valid=lambda case: not case.option("training") or case.values_per_channel >= 2,
 )
 
@@ -194,9 +212,9 @@ POPULATION = Exercise(
     arguments=_population_arguments,
     reference=_population_reference,
     models=(
-        Model("missing-bessel-correction", _population_model(pooled=False, ddof=0)),
-        Model("pooled-variance", _population_model(pooled=True, ddof=1)),
-        Model("pooled-variance", _population_model(pooled=True, ddof=0)),
+        MistakeModel("missing-bessel-correction", _population_model(pooled=False, ddof=0)),
+        MistakeModel("pooled-variance", _population_model(pooled=True, ddof=1)),
+        MistakeModel("pooled-variance", _population_model(pooled=True, ddof=0)),
     ),
-    chapter="train_inference",
+    chapter="Training vs inference",
 )
