@@ -10,22 +10,22 @@ from typing import Any
 
 import numpy as np
 
+from bncourse.functional import channel_shape, reduction_axes
 from bncourse.validation import FloatArray
 
 EPS_PLACES = ("inside", "outside", "missing", "no-sqrt")
 
 
 def column(vector: Any, ndim: int, axis: int) -> FloatArray:
-    """A ``(C,)`` vector shaped to broadcast along ``axis`` of an ``ndim`` array."""
-    shape = [1] * ndim
-    shape[axis] = -1
-    result: FloatArray = np.asarray(vector, dtype=np.float64).reshape(shape)
+    """A ``(C,)`` vector, in float64, shaped to broadcast along ``axis`` of an ``ndim`` array."""
+    wide = np.asarray(vector, dtype=np.float64)
+    result: FloatArray = wide.reshape(channel_shape(ndim, axis % ndim, wide.shape[0]))
     return result
 
 
 def all_but(ndim: int, axis: int) -> tuple[int, ...]:
-    """Every axis of an ``ndim`` array except ``axis``."""
-    return tuple(a for a in range(ndim) if a != axis % ndim)
+    """Every axis of an ``ndim`` array except ``axis`` (which may be negative): batch norm's reduction axes."""
+    return reduction_axes(ndim, axis % ndim)
 
 
 def scale_of(var: Any, eps: float, place: str = "inside") -> FloatArray:
